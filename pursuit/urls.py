@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from pursuit.api.api import api
+
+admin.site.site_header = "Pursuit administration"
+admin.site.site_title = "Pursuit"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("", include("pursuit.web.urls")),
+]
