@@ -65,12 +65,15 @@ class CustomerPhone(models.Model):
     rooftop = models.ForeignKey(Rooftop, on_delete=models.CASCADE, related_name="+")
     number = models.CharField(max_length=40, help_text="E.164 when verified, else as written")
     verified = models.BooleanField(default=False, help_text="A valid number (E.164); unverified never matches alone")
+    # What duplicate matching compares: the E.164 number, or the digits of an unverified one
+    # (so "393-999-3922" and "(393) 999 3922" are the same written number).
+    match_key = models.CharField(max_length=40, db_index=False)
     type = models.CharField(max_length=8, choices=Type.choices, default=Type.OTHER)
     preferred = models.BooleanField(default=False)
 
     class Meta:
-        indexes = [models.Index(fields=["rooftop", "number"])]
-        constraints = [models.UniqueConstraint(fields=["customer", "number"], name="phone_once_per_customer")]
+        indexes = [models.Index(fields=["rooftop", "match_key"])]
+        constraints = [models.UniqueConstraint(fields=["customer", "match_key"], name="phone_once_per_customer")]
 
     def __str__(self) -> str:
         return self.number if self.verified else f"{self.number} (unverified)"

@@ -26,6 +26,8 @@ class Job(models.Model):
     lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
     data = models.JSONField(default=dict, blank=True)
     due_at = models.DateTimeField()
+    # Among due jobs, lower runs first: the customer's first answer goes before staff emails.
+    priority = models.PositiveSmallIntegerField(default=10)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     claimed_until = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=100, blank=True)

@@ -1,0 +1,81 @@
+"""Personas and shared fixtures: a rooftop with a manager, two BDC agents and a consultant, and
+an agent of another rooftop (who must see nothing of the first)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from pursuit.intake.models import AssignmentRule, LeadSource
+from pursuit.org.models import DealerGroup, Role, Rooftop, Team, User
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "adf-corpus"
+FIXTURES = Path(__file__).resolve().parent / "intake" / "tests" / "fixtures"
+PASSWORD = "pursuit-test-pw"
+
+# A Tuesday, mid-morning in Chicago: tests that care about the hour move from here.
+T0 = dt.datetime(2026, 3, 10, 15, 0, tzinfo=dt.UTC)
+
+
+def make_user(rooftop, username, role, **extra) -> User:
+    first, _, last = extra.pop("name", username.title()).partition(" ")
+    return User.objects.create_user(username=username, password=PASSWORD, rooftop=rooftop, role=role,
+                                    first_name=first, last_name=last, email=f"{username}@example.com", **extra)
+
+
+@pytest.fixture
+def rooftop(db) -> Rooftop:
+    group = DealerGroup.objects.create(name="Lakeside Auto Group")
+    return Rooftop.objects.create(group=group, name="Lakeside Honda", time_zone="America/Chicago", country="US",
+                                  email="sales@lakesidehonda.example", phone="+13125550100",
+                                  street="100 Lake St", city="Chicago", region="IL", postal_code="60601")
+
+
+@pytest.fixture
+def manager(rooftop) -> User:
+    return make_user(rooftop, "maria", Role.MANAGER, name="Maria Manager")
+
+
+@pytest.fixture
+def agent(rooftop) -> User:
+    return make_user(rooftop, "alice", Role.BDC_AGENT, name="Alice Agent", direct_line="+13125550111")
+
+
+@pytest.fixture
+def agent2(rooftop) -> User:
+    return make_user(rooftop, "bob", Role.BDC_AGENT, name="Bob Agent", direct_line="+13125550112")
+
+
+@pytest.fixture
+def consultant(rooftop) -> User:
+    return make_user(rooftop, "carl", Role.CONSULTANT, name="Carl Consultant")
+
+
+@pytest.fixture
+def bdc_team(rooftop, agent, agent2) -> Team:
+    team = Team.objects.create(rooftop=rooftop, name="BDC")
+    team.members.add(agent, agent2)
+    AssignmentRule.objects.create(rooftop=rooftop, priority=10, lead_type="internet", team=team)
+    return team
+
+
+@pytest.fixture
+def other_rooftop(db) -> Rooftop:
+    group = DealerGroup.objects.create(name="Other Group")
+    return Rooftop.objects.create(group=group, name="Faraway Ford", time_zone="America/Los_Angeles",
+                                  email="sales@farawayford.example")
+
+
+@pytest.fixture
+def outsider(other_rooftop) -> User:
+    return make_user(other_rooftop, "olga", Role.BDC_AGENT, name="Olga Outsider")
+
+
+@pytest.fixture
+def source_token(rooftop) -> tuple[LeadSource, str]:
+    source = LeadSource(rooftop=rooftop, name="Cars.com")
+    token = source.new_token()
+    source.save()
+    return source, token

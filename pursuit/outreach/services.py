@@ -1,0 +1,165 @@
+"""Sending email: the automatic first answer and staff notifications.
+
+Send semantics (docs/sending.md has the whole story): a message is sent by a worker job, never on
+a request thread. Before sending, the job looks for the message's record by its Message-ID (which
+is derived from the lead and is the same on every try); if it is there, the message was already
+handed to the mail server and is not sent again. After the server accepts it, the record is
+written. The only window for a duplicate is a process dying after the server accepted the
+message and before the record was committed: the job is retried when its lease runs out and the
+customer may get the message twice, with the same Message-ID (so mail clients and servers that
+de-duplicate by Message-ID show it once). We choose at-least-once over at-most-once: a lost first
+answer costs a sale, a duplicate costs little.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+from email.utils import formataddr
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from pursuit.leads.models import Lead, LeadEvent
+from pursuit.lib.contacts import phone_display
+from pursuit.outreach.models import OutboundEmail, ResponseTemplate
+from pursuit.work.models import Job, Notification
+from pursuit.work.services import PermanentError
+
+# User-written templates run in Jinja's immutable sandbox: they see only the plain dicts of merge
+# fields built below (never model instances), cannot call methods that change anything, and
+# cannot reach Python internals.
+_templates = ImmutableSandboxedEnvironment(autoescape=False, undefined=Undefined, keep_trailing_newline=True)
+_strict = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+
+MERGE_FIELDS = {
+    "customer": ("first_name", "last_name", "full_name"),
+    "vehicle": "the first vehicle of interest, e.g. 2024 Honda Accord EX-L ('' when none)",
+    "owner": ("name", "first_name", "phone", "email"),
+    "rooftop": ("name", "phone", "email", "website", "address"),
+}
+
+
+class TemplateProblem(ValueError):
+    """A template that does not render; the message says where."""
+
+
+def merge_fields(lead: Lead) -> dict:
+    """Everything a template may see, as plain values."""
+    customer, owner, rooftop = lead.customer, lead.owner, lead.rooftop
+    vehicle = next((v for v in lead.vehicles.all() if v.role == "interest"), None)
+    return {
+        "customer": {"first_name": customer.first_name, "last_name": customer.last_name,
+                     "full_name": customer.full_name},
+        "vehicle": str(vehicle) if vehicle else "",
+        "owner": {"name": owner.display_name if owner else rooftop.name,
+                  "first_name": (owner.first_name or owner.display_name) if owner else "",
+                  "phone": phone_display(owner.direct_line, verified=owner.direct_line.startswith("+"))
+                  if owner and owner.direct_line else rooftop.phone,
+                  "email": owner.email if owner else rooftop.email},
+        "rooftop": {"name": rooftop.name, "phone": rooftop.phone, "email": rooftop.email,
+                    "website": rooftop.website, "address": rooftop.postal_address},
+    }
+
+
+def template_render(source: str, fields: dict, *, strict: bool = False) -> str:
+    """Render a user's template in the sandbox. `strict` makes unknown fields an error (used
+    when a template is saved, so a typo is caught then, not when a customer is waiting)."""
+    try:
+        return (_strict if strict else _templates).from_string(source).render(fields)
+    except TemplateError as exc:
+        line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        raise TemplateProblem(f"{exc.message or exc}{line}") from None
+
+
+def template_check(source: str) -> None:
+    """Raise `TemplateProblem` if `source` does not render with sample merge fields."""
+    sample = {"customer": {"first_name": "Ann", "last_name": "Lee", "full_name": "Ann Lee"},
+              "vehicle": "2024 Honda Accord", "owner": {"name": "Sam Seller", "first_name": "Sam",
+                                                        "phone": "555", "email": "s@example.com"},
+              "rooftop": {"name": "Demo Motors", "phone": "555", "email": "d@example.com", "website": "",
+                          "address": "1 Main St"}}
+    template_render(source, sample, strict=True)
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2] or "pursuit.invalid"
+
+
+def _send(*, lead: Lead | None, kind: str, to: str, subject: str, body: str, from_email: str,
+          reply_to: list[str], message_id: str, now: dt.datetime) -> OutboundEmail | None:
+    """Send once per Message-ID (see the module docstring). Returns the new record, or None when
+    the message had already been sent."""
+    if OutboundEmail.objects.filter(message_id=message_id, status=OutboundEmail.Status.SENT).exists():
+        return None
+    message = EmailMessage(subject=subject, body=body, from_email=from_email, to=[to], reply_to=reply_to,
+                           headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"
+                                    if kind == "auto-response" else "auto-notified"})
+    record = {"lead": lead, "kind": kind, "to": to, "from_email": from_email, "subject": subject[:300],
+              "body": body, "sent_at": now}
+    try:
+        get_connection(fail_silently=False).send_messages([message])
+    except smtplib.SMTPRecipientsRefused as exc:
+        OutboundEmail.objects.update_or_create(message_id=message_id, defaults=record | {
+            "status": OutboundEmail.Status.FAILED, "error": f"refused: {exc.recipients}"[:2000]})
+        raise PermanentError(f"the mail server refused {to}") from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        OutboundEmail.objects.update_or_create(message_id=message_id, defaults=record | {
+            "status": OutboundEmail.Status.FAILED, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        raise
+    sent, _ = OutboundEmail.objects.update_or_create(message_id=message_id, defaults=record | {
+        "status": OutboundEmail.Status.SENT, "error": ""})
+    return sent
+
+
+def auto_response_compose(lead: Lead) -> tuple[str, str, str, list[str]]:
+    """(subject, body, from, reply-to) of the lead's automatic first answer."""
+    template = ResponseTemplate.objects.filter(rooftop=lead.rooftop, kind=ResponseTemplate.Kind.AUTO_RESPONSE).first()
+    template = template or ResponseTemplate(rooftop=lead.rooftop)
+    fields = merge_fields(lead)
+    subject = " ".join(template_render(template.subject, fields).split())
+    body = template_render(template.body, fields)
+    # From the owner's name at the rooftop's address (the rooftop's domain is the one that can
+    # send mail); replies go to the owner.
+    sender = formataddr((fields["owner"]["name"], lead.rooftop.email or settings.DEFAULT_FROM_EMAIL))
+    reply_to = [lead.owner.email] if lead.owner and lead.owner.email else []
+    return subject, body, sender, reply_to
+
+
+def auto_response_run(job: Job, *, now: dt.datetime) -> None:
+    """The worker's handler for "auto-response" jobs: the automatic first answer by email."""
+    lead = Lead.objects.select_related("customer", "rooftop", "owner").get(pk=job.lead_id)
+    to = lead.customer.emails.order_by("id").values_list("address", flat=True).first()
+    if not lead.is_open or not to:
+        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED, at=now,
+                                 text="No automatic answer: " + ("the lead is closed" if to else "no email address"))
+        return
+    message_id = f"<auto-response.{lead.pk}@{_domain(lead.rooftop.email)}>"
+    try:
+        subject, body, sender, reply_to = auto_response_compose(lead)
+    except TemplateProblem as exc:
+        raise PermanentError(f"the rooftop's automatic answer template does not render: {exc}") from exc
+    sent = _send(lead=lead, kind="auto-response", to=to, subject=subject, body=body, from_email=sender,
+                 reply_to=reply_to, message_id=message_id, now=now)
+    if sent is None:
+        return
+    with transaction.atomic():
+        Lead.objects.filter(pk=lead.pk, auto_response_at__isnull=True).update(auto_response_at=now)
+        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.AUTO_RESPONSE, at=now,
+                                 text=f"Automatic answer emailed to {to}: {subject}",
+                                 data={"email": sent.pk, "message_id": message_id})
+
+
+def notification_email_run(job: Job, *, now: dt.datetime) -> None:
+    """The worker's handler for "notify-email" jobs: a notification to a member of staff."""
+    note = Notification.objects.select_related("user", "lead__rooftop").filter(pk=job.data.get("notification")).first()
+    if note is None or not note.user.email or not note.user.is_active:
+        return
+    link = f"{settings.BASE_URL}/leads/{note.lead_id}/" if note.lead_id else settings.BASE_URL
+    domain = _domain(note.lead.rooftop.email) if note.lead_id else _domain(settings.DEFAULT_FROM_EMAIL)
+    _send(lead=note.lead, kind=f"notify-{note.kind}", to=note.user.email, subject=f"[Pursuit] {note.text}"[:300],
+          body=f"{note.text}\n\n{link}\n", from_email=formataddr(("Pursuit", settings.DEFAULT_FROM_EMAIL)),
+          reply_to=[], message_id=f"<notification.{note.pk}@{domain}>", now=now)
