@@ -184,8 +184,12 @@ def csv_import(*, payload: Payload, now: dt.datetime, fresh: bool = False, batch
                     break
                 row, prospect = item
                 reason = None
+                if isinstance(prospect, PayloadError) and row == 1:
+                    # The header itself is wrong: the file as a whole is kept as failed.
+                    _fail(payload, prospect.reason, now)
+                    raise prospect
                 if isinstance(prospect, PayloadError):
-                    reason = str(prospect)
+                    reason = prospect.reason
                 else:
                     try:
                         with transaction.atomic():
@@ -193,14 +197,14 @@ def csv_import(*, payload: Payload, now: dt.datetime, fresh: bool = False, batch
                                                  payload=payload, source=payload.source, fresh=fresh)
                         counts[result.status] += 1
                     except PayloadError as exc:
-                        reason = str(exc)
+                        reason = f"row {row}: {exc.reason}"
                 if reason is not None:
                     counts["failed"] += 1
                     Payload.objects.create(
                         rooftop=payload.rooftop, source=payload.source, channel=Channel.IMPORT_CSV,
                         content=_csv_row_bytes(header, text, row), content_type="text/csv",
                         name=f"{payload.name} row {row}"[:300], received_at=now, status=Payload.Status.FAILED,
-                        reason=f"row {row}: {reason}", processed_at=now, attempts=1,
+                        reason=reason, processed_at=now, attempts=1,
                     )
                 if progress:
                     progress(1)
@@ -224,7 +228,7 @@ def _nth_records(reader: Iterable[list[str]], row: int) -> Iterable[list[str]]:
     for index, record in enumerate(reader):
         if index == 0:
             yield record
-        elif index == row:
+        elif index == row - 1:  # rows count like a spreadsheet's: the header is row 1
             yield record
             return
 
