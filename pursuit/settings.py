@@ -3,6 +3,7 @@
 Every variable is documented in README.md ("Configuration").
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -87,6 +88,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not memory, so that worker processes started by the tests share the test database.
+    # Named per process so that two test runs on one machine do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-pursuit-{os.getpid()}.sqlite3")}
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "org.User"
 

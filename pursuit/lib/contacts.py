@@ -43,14 +43,17 @@ def phone_normalise(raw: str, *, region: str) -> Phone | None:
     return Phone(number=written[:40], match_key=digits[:40], verified=False)
 
 
-def phone_display(number: str, *, verified: bool) -> str:
-    """A stored number as staff read it: national format for verified numbers."""
-    if not verified:
+def phone_display(number: str, *, verified: bool = True) -> str:
+    """A number as people read it: national format for a valid E.164 number, else as stored."""
+    if not verified or not number.startswith("+"):
         return number
     try:
-        return phonenumbers.format_number(phonenumbers.parse(number), phonenumbers.PhoneNumberFormat.NATIONAL)
+        parsed = phonenumbers.parse(number)
     except phonenumbers.NumberParseException:
         return number
+    if not phonenumbers.is_valid_number(parsed):
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 def phone_time_zone(number: str) -> str:

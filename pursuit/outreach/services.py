@@ -57,10 +57,9 @@ def merge_fields(lead: Lead) -> dict:
         "vehicle": str(vehicle) if vehicle else "",
         "owner": {"name": owner.display_name if owner else rooftop.name,
                   "first_name": (owner.first_name or owner.display_name) if owner else "",
-                  "phone": phone_display(owner.direct_line, verified=owner.direct_line.startswith("+"))
-                  if owner and owner.direct_line else rooftop.phone,
+                  "phone": phone_display(owner.direct_line if owner and owner.direct_line else rooftop.phone),
                   "email": owner.email if owner else rooftop.email},
-        "rooftop": {"name": rooftop.name, "phone": rooftop.phone, "email": rooftop.email,
+        "rooftop": {"name": rooftop.name, "phone": phone_display(rooftop.phone), "email": rooftop.email,
                     "website": rooftop.website, "address": rooftop.postal_address},
     }
 
@@ -73,6 +72,8 @@ def template_render(source: str, fields: dict, *, strict: bool = False) -> str:
     except TemplateError as exc:
         line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise TemplateProblem(f"{exc.message or exc}{line}") from None
+    except Exception as exc:  # a user's template is untrusted input: any failure is its problem
+        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
 
 
 def template_check(source: str) -> None:
@@ -115,18 +116,32 @@ def _send(*, lead: Lead | None, kind: str, to: str, subject: str, body: str, fro
     return sent
 
 
-def auto_response_compose(lead: Lead) -> tuple[str, str, str, list[str]]:
-    """(subject, body, from, reply-to) of the lead's automatic first answer."""
-    template = ResponseTemplate.objects.filter(rooftop=lead.rooftop, kind=ResponseTemplate.Kind.AUTO_RESPONSE).first()
+def auto_response_compose(lead: Lead) -> tuple[str, str, str, list[str], str]:
+    """(subject, body, from, reply-to, problem) of the lead's automatic first answer.
+
+    A rooftop template that does not render (the admin validates them, but a template can still
+    fail on unusual data) must not cost the customer their answer: the default template is used
+    and `problem` says why.
+    """
+    kind = ResponseTemplate.Kind.AUTO_RESPONSE
+    template = ResponseTemplate.objects.filter(rooftop=lead.rooftop, kind=kind).first()
     template = template or ResponseTemplate(rooftop=lead.rooftop)
     fields = merge_fields(lead)
-    subject = " ".join(template_render(template.subject, fields).split())
-    body = template_render(template.body, fields)
+    problem = ""
+    try:
+        subject = template_render(template.subject, fields)
+        body = template_render(template.body, fields)
+    except TemplateProblem as exc:
+        problem = f"the rooftop's template does not render ({exc}); the default was sent"
+        default = ResponseTemplate(rooftop=lead.rooftop)
+        subject = template_render(default.subject, fields)
+        body = template_render(default.body, fields)
+    subject = " ".join(subject.split())
     # From the owner's name at the rooftop's address (the rooftop's domain is the one that can
     # send mail); replies go to the owner.
     sender = formataddr((fields["owner"]["name"], lead.rooftop.email or settings.DEFAULT_FROM_EMAIL))
     reply_to = [lead.owner.email] if lead.owner and lead.owner.email else []
-    return subject, body, sender, reply_to
+    return subject, body, sender, reply_to, problem
 
 
 def auto_response_run(job: Job, *, now: dt.datetime) -> None:
@@ -138,10 +153,7 @@ def auto_response_run(job: Job, *, now: dt.datetime) -> None:
                                  text="No automatic answer: " + ("the lead is closed" if to else "no email address"))
         return
     message_id = f"<auto-response.{lead.pk}@{_domain(lead.rooftop.email)}>"
-    try:
-        subject, body, sender, reply_to = auto_response_compose(lead)
-    except TemplateProblem as exc:
-        raise PermanentError(f"the rooftop's automatic answer template does not render: {exc}") from exc
+    subject, body, sender, reply_to, problem = auto_response_compose(lead)
     sent = _send(lead=lead, kind="auto-response", to=to, subject=subject, body=body, from_email=sender,
                  reply_to=reply_to, message_id=message_id, now=now)
     if sent is None:
@@ -149,8 +161,9 @@ def auto_response_run(job: Job, *, now: dt.datetime) -> None:
     with transaction.atomic():
         Lead.objects.filter(pk=lead.pk, auto_response_at__isnull=True).update(auto_response_at=now)
         LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.AUTO_RESPONSE, at=now,
-                                 text=f"Automatic answer emailed to {to}: {subject}",
-                                 data={"email": sent.pk, "message_id": message_id})
+                                 text=f"Automatic answer emailed to {to}: {subject}"
+                                 + (f" (note: {problem})" if problem else ""),
+                                 data={"email": sent.pk, "message_id": message_id, "problem": problem})
 
 
 def notification_email_run(job: Job, *, now: dt.datetime) -> None:
