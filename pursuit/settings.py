@@ -109,12 +109,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = DATA_DIR / "static"  # filled by `pursuit collectstatic`; WhiteNoise also serves app files
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True  # serve app static files without requiring collectstatic in development
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # serve app static files without requiring collectstatic in development
 
 vars().update(email_settings(env_str("EMAIL_URL", "outbox")))
 DEFAULT_FROM_EMAIL = env_str("PURSUIT_FROM_EMAIL", "pursuit@localhost")

@@ -11,7 +11,7 @@ import logging
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.security import HttpBearer
 
@@ -92,11 +92,11 @@ def _receive(request: HttpRequest, channel: str, limit: int):
     try:
         results = payload_process(payload=payload, now=clock.now())
     except PayloadError as exc:
-        return 422, {"error": str(exc), "line": exc.line, "payload": payload.pk}
+        return Status(422, {"error": str(exc), "line": exc.line, "payload": payload.pk})
     except IntakeError as exc:
-        return 500, {"error": f"kept for re-processing: {exc}", "payload": payload.pk}
+        return Status(500, {"error": f"kept for re-processing: {exc}", "payload": payload.pk})
     answers = [r.as_api() for r in results]
-    return 201, answers[0] if len(answers) == 1 else answers
+    return Status(201, answers[0] if len(answers) == 1 else answers)
 
 
 _XML_BODY = {"requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}}}
@@ -159,19 +159,19 @@ def lead_read(request: HttpRequest, lead_id: int):
         .first()
     )
     if lead is None:
-        return 404, {"error": "no such lead"}
+        return Status(404, {"error": "no such lead"})
 
     def iso(value):
         return value.isoformat() if value else None
 
-    return 200, {
+    return Status(200, {
         "id": lead.pk, "customer": lead.customer_id, "customer_name": str(lead.customer), "status": lead.status,
         "type": lead.type, "owner": lead.owner.display_name if lead.owner else None,
         "received_at": iso(lead.received_at), "auto_response_at": iso(lead.auto_response_at),
         "first_attempt_at": iso(lead.first_attempt_at),
         "vehicles": [{"role": v.role, "condition": v.condition, "year": v.year, "make": v.make, "model": v.model,
                       "trim": v.trim, "vin": v.vin, "stock": v.stock} for v in lead.vehicles.all()],
-    }
+    })
 
 
 # Publish the JSON lead schema in the OpenAPI document (the body is read raw, so the payload can

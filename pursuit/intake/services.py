@@ -425,7 +425,7 @@ def lead_intake(*, rooftop: Rooftop, prospect: ParsedProspect, now: dt.datetime,
         external_ids = [list(pair) for pair in prospect.external_ids]
 
         open_lead = (
-            Lead.objects.select_for_update()
+            Lead.objects.select_for_update(of=("self",))
             .filter(customer=customer, status__in=Lead.OPEN_STATUSES)
             .select_related("owner")
             .first()

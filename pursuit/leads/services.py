@@ -33,7 +33,7 @@ class LeadError(ValueError):
 
 
 def _locked(lead: Lead) -> Lead:
-    return Lead.objects.select_for_update().select_related("customer", "rooftop", "owner").get(pk=lead.pk)
+    return Lead.objects.select_for_update(of=("self",)).select_related("customer", "rooftop", "owner").get(pk=lead.pk)
 
 
 def attempt_log(*, lead: Lead, user: User, channel: str, outcome: str, now: dt.datetime, note: str = "") -> LeadEvent:

@@ -27,7 +27,7 @@ from pursuit.leads.models import Lead, LeadEvent
 from pursuit.lib.contacts import phone_display
 from pursuit.outreach.models import OutboundEmail, ResponseTemplate
 from pursuit.work.models import Job, Notification
-from pursuit.work.services import PermanentError
+from pursuit.work.services import PermanentError, notify
 
 # User-written templates run in Jinja's immutable sandbox: they see only the plain dicts of merge
 # fields built below (never model instances), cannot call methods that change anything, and
@@ -131,6 +131,8 @@ def auto_response_compose(lead: Lead) -> tuple[str, str, str, list[str], str]:
     try:
         subject = template_render(template.subject, fields)
         body = template_render(template.body, fields)
+        if not body.strip():
+            raise TemplateProblem("the body comes out empty")
     except TemplateProblem as exc:
         problem = f"the rooftop's template does not render ({exc}); the default was sent"
         default = ResponseTemplate(rooftop=lead.rooftop)
@@ -164,6 +166,17 @@ def auto_response_run(job: Job, *, now: dt.datetime) -> None:
                                  text=f"Automatic answer emailed to {to}: {subject}"
                                  + (f" (note: {problem})" if problem else ""),
                                  data={"email": sent.pk, "message_id": message_id, "problem": problem})
+
+
+def auto_response_failed(job: Job, *, now: dt.datetime, error: str) -> None:
+    """The automatic answer could not be sent, for good: say so on the lead and tell its owner,
+    who must now answer the customer personally."""
+    lead = Lead.objects.select_related("owner", "customer").get(pk=job.lead_id)
+    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED, at=now,
+                             text=f"The automatic answer could not be sent: {error}", data={"error": error})
+    if lead.owner is not None:
+        notify(user=lead.owner, lead=lead, kind="auto-response-failed", now=now, email=False,
+               text=f"{lead.customer} did not get the automatic answer: answer them yourself")
 
 
 def notification_email_run(job: Job, *, now: dt.datetime) -> None:

@@ -43,6 +43,12 @@ HANDLERS: dict[str, str] = {
     "ladder-escalate": "pursuit.leads.services.ladder_escalate_run",
 }
 
+# kind -> "module.function(job, *, now, error)", called once when a job has failed for good, so
+# that the failure reaches a person (e.g. the lead's timeline and its owner).
+ON_FAILURE: dict[str, str] = {
+    "auto-response": "pursuit.outreach.services.auto_response_failed",
+}
+
 # Delay before each retry; after the last one the job is marked failed.
 BACKOFF = (dt.timedelta(seconds=30), dt.timedelta(minutes=2), dt.timedelta(minutes=10),
            dt.timedelta(hours=1), dt.timedelta(hours=6))
@@ -127,7 +133,12 @@ def job_run(job: Job, *, now: dt.datetime) -> bool:
             update.update(status=Job.Status.PENDING, due_at=now + BACKOFF[job.attempts - 1])
         # Only the worker holding the claim may record it (a slow worker whose lease expired
         # and was re-claimed must not overwrite the new claim).
-        Job.objects.filter(pk=job.pk, claimed_by=job.claimed_by, status=Job.Status.CLAIMED).update(**update)
+        held = Job.objects.filter(pk=job.pk, claimed_by=job.claimed_by, status=Job.Status.CLAIMED).update(**update)
+        if held and permanent and job.kind in ON_FAILURE:
+            try:
+                import_string(ON_FAILURE[job.kind])(job, now=now, error=update["last_error"])
+            except Exception:
+                log.exception("job %s: the failure hook failed too", job.pk)
         return False
     Job.objects.filter(pk=job.pk, status=Job.Status.CLAIMED).update(
         status=Job.Status.DONE, done_at=now, claimed_until=None

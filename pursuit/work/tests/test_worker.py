@@ -218,7 +218,10 @@ def test_mail_server_down_retries_with_backoff_then_fails(rooftop, bdc_team, set
     run_due_once(now=now)
     job.refresh_from_db()
     assert job.status == "failed"
-    assert OutboundEmail.objects.get(lead=lead).status == "failed"
+    assert OutboundEmail.objects.get(lead=lead, kind="auto-response").status == "failed"
+    assert "could not be sent" in lead.events.get(kind="auto-response-skipped").text
+    lead.refresh_from_db()  # handed off meanwhile: the owner now is the one told
+    assert Notification.objects.filter(lead=lead, kind="auto-response-failed", user=lead.owner).exists()
 
 
 def test_a_refused_address_fails_at_once_and_the_loop_goes_on(rooftop, bdc_team, smtp_server):
