@@ -51,20 +51,19 @@ def _least_loaded(*, rooftop, now: dt.datetime, exclude: User | None = None) -> 
 
 def previous_owner(*, customer, rooftop) -> User | None:
     """The owner of the customer's most recent earlier lead, if they still work here."""
-    lead = (
-        customer.leads.filter(rooftop=rooftop, owner__isnull=False)
-        .select_related("owner")
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    # By customer only (a customer belongs to one rooftop): filtering on the rooftop too makes
+    # SQLite pick the rooftop's index and scan every lead of the rooftop.
+    lead = customer.leads.filter(owner__isnull=False).select_related("owner").order_by("-id").first()
     if lead and lead.owner.is_active and lead.owner.rooftop_id == rooftop.pk:
         return lead.owner
     return None
 
 
-def owner_choose(*, rooftop, lead_type: str, source_id: int | None, customer, now: dt.datetime) -> tuple[User | None, str]:
-    """(owner or None, why) for a new lead."""
-    owner = previous_owner(customer=customer, rooftop=rooftop)
+def owner_choose(*, rooftop, lead_type: str, source_id: int | None, customer, now: dt.datetime,
+                 returning: bool = True) -> tuple[User | None, str]:
+    """(owner or None, why) for a new lead. `returning=False` (a customer created just now)
+    skips looking for a previous owner."""
+    owner = previous_owner(customer=customer, rooftop=rooftop) if returning else None
     if owner is not None:
         return owner, "returning customer: back to their previous owner"
     for rule in AssignmentRule.objects.filter(rooftop=rooftop).select_related("team"):
@@ -89,3 +88,48 @@ def handoff_choose(*, lead, now: dt.datetime) -> User | None:
                 return member
             break
     return _least_loaded(rooftop=lead.rooftop, now=now, exclude=lead.owner)
+
+
+class BatchAssigner:
+    """Owners for many new leads at once (imports), with the same rules as `owner_choose` for
+    customers new to the rooftop: the first matching rule's team in round robin, else the least
+    busy salesperson on duty.
+
+    The teams' rows stay locked for the caller's transaction; `save()` writes the moved
+    round-robin cursors back.
+    """
+
+    def __init__(self, *, rooftop, now: dt.datetime):
+        self.rules = list(AssignmentRule.objects.filter(rooftop=rooftop).select_related("team"))
+        team_ids = {rule.team_id for rule in self.rules}
+        self.teams = {t.pk: t for t in Team.objects.select_for_update().filter(pk__in=team_ids)}
+        self.members = {pk: list(_on_duty(team.members.all()).order_by("id")) for pk, team in self.teams.items()}
+        self.cursor = {pk: team.last_assigned_id or 0 for pk, team in self.teams.items()}
+        selling = _on_duty(User.objects.filter(rooftop=rooftop, role__in=SELLING_ROLES))
+        self.load = {
+            u.pk: (u.recent, u)
+            for u in selling.annotate(
+                recent=Count("leads", filter=Q(leads__assigned_at__gte=now - dt.timedelta(hours=24))))
+        }
+
+    def choose(self, *, lead_type: str, source_id: int | None) -> tuple[User | None, str]:
+        for rule in self.rules:
+            if rule.matches(lead_type=lead_type, source_id=source_id):
+                members = self.members.get(rule.team_id) or []
+                if members:
+                    after = self.cursor[rule.team_id]
+                    chosen = next((m for m in members if m.pk > after), members[0])
+                    self.cursor[rule.team_id] = chosen.pk
+                    return chosen, f"round robin in {rule.team.name}"
+                break
+        if not self.load:
+            return None, "nobody is on duty"
+        pk = min(self.load, key=lambda k: (self.load[k][0], k))
+        count, user = self.load[pk]
+        self.load[pk] = (count + 1, user)
+        return user, "no team on duty for this lead: the least busy salesperson on duty"
+
+    def save(self) -> None:
+        for pk, team in self.teams.items():
+            if self.cursor[pk] != (team.last_assigned_id or 0):
+                Team.objects.filter(pk=pk).update(last_assigned_id=self.cursor[pk])
