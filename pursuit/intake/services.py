@@ -240,6 +240,7 @@ def _import_chunk(payload: Payload, chunk: list, now: dt.datetime, fresh: bool, 
     if fresh_rows:
         _bulk_create_leads(payload, fresh_rows, now, fresh)
         counts["created"] += len(fresh_rows)
+    later = _bulk_reinquiries(payload, later, now, fresh, counts)
     for row, prospect, _ in later:
         try:
             with transaction.atomic():
@@ -307,6 +308,78 @@ def _bulk_create_leads(payload: Payload, items: list, now: dt.datetime, fresh: b
                 notify(user=owner, lead=lead, kind="assigned", now=now,
                        text=f"New lead: {lead.customer} is yours ({why})")
             _schedule_speed_to_lead(lead, contacts, now)
+
+
+def _bulk_reinquiries(payload: Payload, items: list, now: dt.datetime, fresh: bool, counts: dict) -> list:
+    """Re-inquiries of a chunk in a few queries: rows that match exactly one customer by email or
+    valid phone, who has an open lead that no other row of the chunk touches. Writes what
+    `lead_intake` writes for them and returns the rows left for `lead_intake`."""
+    rooftop = payload.rooftop
+    emails = {a for _, _, c in items for a in c.emails}
+    keys = {p.match_key for _, _, c in items for p, _, _ in c.phones if p.verified}
+    by_email = dict(CustomerEmail.objects.filter(rooftop=rooftop, address__in=emails)
+                    .values_list("address", "customer_id")) if emails else {}
+    by_phone = dict(CustomerPhone.objects.filter(rooftop=rooftop, verified=True, match_key__in=keys)
+                    .values_list("match_key", "customer_id")) if keys else {}
+    target: dict[int, int] = {}  # item index -> customer id
+    uses: dict[int, int] = {}
+    for index, (_, _, contacts) in enumerate(items):
+        found = {by_email[a] for a in contacts.emails if a in by_email}
+        found |= {by_phone[p.match_key] for p, _, _ in contacts.phones if p.match_key in by_phone}
+        if len(found) == 1:
+            customer_id = found.pop()
+            target[index] = customer_id
+            uses[customer_id] = uses.get(customer_id, 0) + 1
+    leads = {lead.customer_id: lead for lead in Lead.objects.select_related("customer", "owner", "rooftop").filter(
+        customer_id__in=[c for c, n in uses.items() if n == 1], customer__merged_into__isnull=True,
+        status__in=Lead.OPEN_STATUSES)}
+    batch = {i: leads[c] for i, c in target.items() if c in leads}
+    if not batch:
+        return items
+    customer_ids = [lead.customer_id for lead in batch.values()]
+    have_emails: dict[int, set[str]] = {c: set() for c in customer_ids}
+    for customer_id, address in CustomerEmail.objects.filter(customer_id__in=customer_ids).values_list(
+            "customer_id", "address"):
+        have_emails[customer_id].add(address)
+    have_phones: dict[int, set[str]] = {c: set() for c in customer_ids}
+    for customer_id, key in CustomerPhone.objects.filter(customer_id__in=customer_ids).values_list(
+            "customer_id", "match_key"):
+        have_phones[customer_id].add(key)
+    vehicles: dict[int, list[Vehicle]] = {lead.pk: [] for lead in batch.values()}
+    for vehicle in Vehicle.objects.filter(lead__in=list(batch.values())):
+        vehicles[vehicle.lead_id].append(vehicle)
+
+    email_rows, phone_rows, vehicle_rows, events, changed_leads, announce = [], [], [], [], [], []
+    customer_changes: dict[str, list[Customer]] = {}
+    for index, lead in batch.items():
+        _, prospect, contacts = items[index]
+        customer = lead.customer
+        changed, e, p = _customer_fill(customer, prospect, contacts, rooftop, have_emails[customer.pk],
+                                       have_phones[customer.pk])
+        email_rows += e
+        phone_rows += p
+        for field in changed:
+            customer_changes.setdefault(field, []).append(customer)
+        source = payload.source or _source_for(rooftop, None, prospect)
+        resent, ids_changed, v, event = _reinquiry_rows(lead, prospect, payload, source, now, None,
+                                                        vehicles[lead.pk])
+        vehicle_rows += v
+        events.append(event)
+        if ids_changed:
+            changed_leads.append(lead)
+        if fresh and not resent:
+            announce.append((lead, event))
+        counts["re-inquiry"] += 1
+    CustomerEmail.objects.bulk_create(email_rows)
+    CustomerPhone.objects.bulk_create(phone_rows)
+    for field, customers in customer_changes.items():
+        Customer.objects.bulk_update(customers, [field])
+    Lead.objects.bulk_update(changed_leads, ["external_ids"])
+    Vehicle.objects.bulk_create(vehicle_rows)
+    LeadEvent.objects.bulk_create(events)
+    for lead, event in announce:
+        _reinquiry_announce(lead, event, now)
+    return [item for index, item in enumerate(items) if index not in batch]
 
 
 def _csv_row_bytes(records: list[list[str]], row: int) -> bytes:
@@ -395,9 +468,11 @@ def _customer_time_zone(customer: Customer, phones: list[Phone]) -> str:
     return ""
 
 
-def _customer_update(customer: Customer, prospect: ParsedProspect, contacts: _Contacts, rooftop: Rooftop) -> None:
-    """Add what the new inquiry tells us: new emails and phones, blanks filled (never overwrite
-    what staff may have corrected)."""
+def _customer_fill(customer: Customer, prospect: ParsedProspect, contacts: _Contacts, rooftop: Rooftop,
+                   have_emails: set[str], have_phones: set[str]) -> tuple[list[str], list, list]:
+    """What a new inquiry adds to a known customer: blanks filled (never overwriting what staff
+    may have corrected), and new emails and phones. Returns (changed fields, email rows, phone
+    rows); changes `customer` in memory only."""
     changed = []
     for field in ("first_name", "middle_name", "last_name", "preferred_contact"):
         value = getattr(prospect, field)
@@ -407,16 +482,23 @@ def _customer_update(customer: Customer, prospect: ParsedProspect, contacts: _Co
     if prospect.address and not prospect.address.is_empty() and not customer.street and not customer.city:
         _address_set(customer, prospect)
         changed += ["street", "apartment", "city", "region", "postal_code", "country"]
-    have_emails = set(customer.emails.values_list("address", flat=True))
-    CustomerEmail.objects.bulk_create(
-        CustomerEmail(customer=customer, rooftop=rooftop, address=a) for a in contacts.emails if a not in have_emails
-    )
-    have_phones = set(customer.phones.values_list("match_key", flat=True))
-    _phones_add(customer, rooftop, [p for p in contacts.phones if p[0].match_key not in have_phones])
+    new = _Contacts([a for a in contacts.emails if a not in have_emails],
+                    [p for p in contacts.phones if p[0].match_key not in have_phones])
+    emails, phones = _contact_rows(customer, rooftop, new)
     if not customer.time_zone:
         customer.time_zone = _customer_time_zone(customer, [p for p, _, _ in contacts.phones])
         if customer.time_zone:
             changed.append("time_zone")
+    return changed, emails, phones
+
+
+def _customer_update(customer: Customer, prospect: ParsedProspect, contacts: _Contacts, rooftop: Rooftop) -> None:
+    changed, emails, phones = _customer_fill(
+        customer, prospect, contacts, rooftop,
+        have_emails=set(customer.emails.values_list("address", flat=True)),
+        have_phones=set(customer.phones.values_list("match_key", flat=True)))
+    CustomerEmail.objects.bulk_create(emails)
+    CustomerPhone.objects.bulk_create(phones)
     if changed:
         customer.save(update_fields=changed)
 
@@ -425,14 +507,6 @@ def _address_set(customer: Customer, prospect: ParsedProspect) -> None:
     a = prospect.address
     customer.street, customer.apartment, customer.city = a.street[:200], a.apartment[:100], a.city[:100]
     customer.region, customer.postal_code, customer.country = a.region[:64], a.postal_code[:20], a.country[:64]
-
-
-def _phones_add(customer: Customer, rooftop: Rooftop, phones: list[tuple[Phone, str, bool]]) -> None:
-    CustomerPhone.objects.bulk_create(
-        CustomerPhone(customer=customer, rooftop=rooftop, number=p.number, match_key=p.match_key,
-                      verified=p.verified, type=kind, preferred=preferred)
-        for p, kind, preferred in phones
-    )
 
 
 def _customer_build(rooftop: Rooftop, prospect: ParsedProspect, contacts: _Contacts, now: dt.datetime) -> Customer:
@@ -557,7 +631,6 @@ def lead_intake(*, rooftop: Rooftop, prospect: ParsedProspect, now: dt.datetime,
         else:
             _customer_update(customer, prospect, contacts, rooftop)
         source = _source_for(rooftop, source, prospect)
-        external_ids = [list(pair) for pair in prospect.external_ids]
 
         open_lead = (
             Lead.objects.select_for_update(of=("self",))
@@ -566,7 +639,7 @@ def lead_intake(*, rooftop: Rooftop, prospect: ParsedProspect, now: dt.datetime,
             .first()
         )
         if open_lead is not None:
-            return _reinquiry(open_lead, prospect, payload, source, external_ids, now, actor, announce=fresh)
+            return _reinquiry(open_lead, prospect, payload, source, now, actor, announce=fresh)
 
         lead = _lead_build(rooftop, customer, prospect, source, payload, now)
         lead.save()
@@ -602,33 +675,47 @@ def _entered_by(lead: Lead, actor: User, now: dt.datetime) -> None:
     LeadEvent.objects.bulk_create(events)
 
 
-def _reinquiry(lead: Lead, prospect: ParsedProspect, payload: Payload | None, source: LeadSource | None,
-               external_ids: list[list[str]], now: dt.datetime, actor: User | None,
-               announce: bool = True) -> IntakeResult:
+def _reinquiry_rows(lead: Lead, prospect: ParsedProspect, payload: Payload | None, source: LeadSource | None,
+                    now: dt.datetime, actor: User | None, vehicles: list[Vehicle]) -> tuple[bool, bool, list, LeadEvent]:
     """The customer asked again while a lead is open: a hot signal on that lead, not a new one.
 
     A provider resending the same lead (status="resend", or an id this lead already has) is
-    recorded but not announced: it says nothing new about the customer.
+    recorded but not announced: it says nothing new about the customer. Returns (resent, ids
+    changed, new vehicle rows, the event); changes `lead.external_ids` in memory only.
     """
+    external_ids = [list(pair) for pair in prospect.external_ids]
     resent = prospect.status == "resend" or any(pair in lead.external_ids for pair in external_ids)
     new_ids = [pair for pair in external_ids if pair not in lead.external_ids]
-    if new_ids:
-        lead.external_ids = lead.external_ids + new_ids
-        Lead.objects.filter(pk=lead.pk).update(external_ids=lead.external_ids)
-    existing = list(lead.vehicles.all())
-    added = [v for v in prospect.vehicles if not any(_same_vehicle(e, v) for e in existing)]
-    Vehicle.objects.bulk_create(_vehicle_row(lead, v, Vehicle.Role.INTEREST) for v in added)
+    lead.external_ids = lead.external_ids + new_ids
+    added = [_vehicle_row(lead, v, Vehicle.Role.INTEREST) for v in prospect.vehicles
+             if not any(_same_vehicle(e, v) for e in vehicles)]
     data = _arrival_data(prospect, payload) | {"source": source.name if source else ""}
     if resent:
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.RESENT, at=now, actor=actor, data=data,
-                                 text="The provider sent this lead again")
+        event = LeadEvent(lead=lead, kind=LeadEvent.Kind.RESENT, at=now, actor=actor, data=data,
+                          text="The provider sent this lead again")
     else:
         about = ", ".join(v.describe() for v in prospect.vehicles if v.describe()) or "their inquiry"
         text = f"{lead.customer} asked again about {about}" + (f" via {source.name}" if source else "")
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.REINQUIRY, at=now, actor=actor, text=text, data=data)
-        recipients = [lead.owner] if lead.owner and lead.owner.is_active else _managers(lead.rooftop)
-        for user in recipients if announce else []:
-            notify(user=user, lead=lead, kind="re-inquiry", text=f"Hot: {text}", now=now)
+        event = LeadEvent(lead=lead, kind=LeadEvent.Kind.REINQUIRY, at=now, actor=actor, text=text, data=data)
+    return resent, bool(new_ids), added, event
+
+
+def _reinquiry_announce(lead: Lead, event: LeadEvent, now: dt.datetime) -> None:
+    recipients = [lead.owner] if lead.owner and lead.owner.is_active else _managers(lead.rooftop)
+    for user in recipients:
+        notify(user=user, lead=lead, kind="re-inquiry", text=f"Hot: {event.text}", now=now)
+
+
+def _reinquiry(lead: Lead, prospect: ParsedProspect, payload: Payload | None, source: LeadSource | None,
+               now: dt.datetime, actor: User | None, announce: bool = True) -> IntakeResult:
+    resent, ids_changed, vehicles, event = _reinquiry_rows(lead, prospect, payload, source, now, actor,
+                                                           list(lead.vehicles.all()))
+    if ids_changed:
+        Lead.objects.filter(pk=lead.pk).update(external_ids=lead.external_ids)
+    Vehicle.objects.bulk_create(vehicles)
+    event.save()
+    if announce and not resent:
+        _reinquiry_announce(lead, event, now)
     return IntakeResult(lead=lead.pk, customer=lead.customer_id, matched=True, status="re-inquiry", resent=resent)
 
 

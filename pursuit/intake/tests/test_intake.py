@@ -319,3 +319,29 @@ def test_a_user_of_another_role_is_not_assigned(rooftop, bdc_team, manager):
     make_user(rooftop, "zoe", Role.ADMIN)
     _, [result] = receive(rooftop, adf("Ann", "Lee", "ann@example.com"))
     assert Lead.objects.get(pk=result.lead).owner.role == Role.BDC_AGENT
+
+
+@pytest.mark.parametrize("batch", [1, 3, 100])
+def test_csv_import_dedupes_the_same_whatever_the_chunk_size(rooftop, bdc_team, batch):
+    receive(rooftop, adf("Old", "Customer", "old@example.com"), channel="import-xml")
+    content = ("first_name,last_name,email,phone,vehicle_year,vehicle_make,vehicle_model\n"
+               "Ann,Lee,ann@example.com,312-266-1234,2024,Honda,Civic\n"
+               "Ann,Lee,ann.work@example.com,(312) 266-1234,2025,Honda,Pilot\n"
+               "Bo,Chen,bo@example.com,,2024,Honda,Accord\n"
+               "Old,Customer,old@example.com,,2023,Honda,Fit\n"
+               "Ann,Lee,ann@example.com,,2024,Honda,Civic\n"
+               "Cy,Dee,cy@example.com,555-123-4567,2024,Honda,HR-V\n"
+               "Di,Eve,di@example.com,555-123-4567,2024,Honda,HR-V\n").encode()
+    payload = payload_store(rooftop=rooftop, channel="import-csv", content=content, now=T0, name="d.csv")
+    counts = csv_import(payload=payload, now=T0, batch=batch)
+    assert counts == {"created": 4, "re-inquiry": 3, "failed": 0}
+    assert Customer.objects.count() == 5 and Lead.objects.count() == 5
+    ann = Customer.objects.get(first_name="Ann")
+    assert set(ann.emails.values_list("address", flat=True)) == {"ann@example.com", "ann.work@example.com"}
+    ann_lead = ann.leads.get()
+    assert sorted(str(v) for v in ann_lead.vehicles.all()) == ["2024 Honda Civic", "2025 Honda Pilot"]
+    assert ann_lead.events.filter(kind="re-inquiry").count() == 2
+    old = Customer.objects.get(first_name="Old").leads.get()
+    assert sorted(str(v) for v in old.vehicles.all()) == ["2023 Honda Fit", "2024 Honda Civic"]
+    assert all(lead.owner_id for lead in Lead.objects.all())
+    assert not Notification.objects.filter(kind__in=["assigned", "re-inquiry"]).exists()  # historical
