@@ -345,3 +345,16 @@ def test_csv_import_dedupes_the_same_whatever_the_chunk_size(rooftop, bdc_team, 
     assert sorted(str(v) for v in old.vehicles.all()) == ["2023 Honda Fit", "2024 Honda Civic"]
     assert all(lead.owner_id for lead in Lead.objects.all())
     assert not Notification.objects.filter(kind__in=["assigned", "re-inquiry"]).exists()  # historical
+
+
+def test_a_walk_in_entered_by_a_consultant_is_theirs_and_already_attempted(rooftop, bdc_team, consultant):
+    body = {"first_name": "Wally", "last_name": "Walker", "type": "walk-in", "emails": ["wally@example.com"]}
+    payload = payload_store(rooftop=rooftop, channel="form", content=json.dumps(body).encode(), now=T0)
+    from pursuit.intake.services import payload_process
+
+    [result] = payload_process(payload=payload, now=T0, actor=consultant)
+    lead = Lead.objects.get(pk=result.lead)
+    assert lead.owner == consultant and lead.first_attempt_at == T0 and lead.status == "working"
+    assert not Job.objects.filter(lead=lead).exists()  # no automatic answer, no ladder
+    assert list(lead.events.values_list("kind", flat=True)) == ["arrived", "assigned", "attempt"]
+    assert "entered by Carl Consultant" in lead.events.get(kind="arrived").text
