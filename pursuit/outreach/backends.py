@@ -14,6 +14,7 @@ class OutboxBackend(BaseEmailBackend):
                 subject=m.subject,
                 body=m.body,
                 message=m.message().as_string(),
+                message_id=(m.extra_headers.get("Message-ID") or "")[:200],
             )
             for m in email_messages
         )

@@ -75,6 +75,8 @@ class OutboxEmail(models.Model):
     subject = models.CharField(max_length=998)
     body = models.TextField()
     message = models.TextField(help_text="The whole RFC 822 message")
+    # Ties a kept message to its OutboundEmail record (and so to a lead and a rooftop).
+    message_id = models.CharField(max_length=200, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

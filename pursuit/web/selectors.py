@@ -5,7 +5,7 @@ Like every read, each takes the acting user and returns only what that user may 
 
 from __future__ import annotations
 
-from django.db.models import Exists, ExpressionWrapper, F, OuterRef, QuerySet, TextField
+from django.db.models import Exists, OuterRef, QuerySet
 
 from pursuit.org.models import User
 from pursuit.outreach.models import OutboundEmail, OutboxEmail
@@ -25,23 +25,17 @@ def sent_for_user(user: User) -> QuerySet[OutboundEmail]:
 def outbox_for_user(user: User) -> QuerySet[OutboxEmail]:
     """What the "outbox" email backend kept instead of delivering: managers and admins only.
 
-    OutboxEmail rows carry no rooftop, so a manager sees a kept message only when it is one of
-    their rooftop's sent emails: its Message-ID (stored whole in `message`) is the Message-ID of
-    an OutboundEmail of their leads. Superusers see everything, including mail Django itself
-    sent. This scan is fine for the outbox backend (demos and fresh installs); a real deployment
-    delivers by SMTP and keeps nothing here.
+    A kept message belongs to a rooftop through its Message-ID: the Message-ID of an
+    OutboundEmail of the rooftop's leads. Superusers see everything, including mail Django
+    itself sent.
     """
     qs = OutboxEmail.objects.order_by("-created_at", "-id")
     if user.is_superuser:
         return qs
     if not user.is_manager or user.rooftop_id is None:
         return qs.none()
-    mine = (
-        OutboundEmail.objects.filter(lead__rooftop_id=user.rooftop_id)
-        .annotate(kept=ExpressionWrapper(OuterRef("message"), output_field=TextField()))
-        .filter(kept__contains=F("message_id"))
-    )
-    return qs.filter(Exists(mine))
+    mine = OutboundEmail.objects.filter(lead__rooftop_id=user.rooftop_id, message_id=OuterRef("message_id"))
+    return qs.exclude(message_id="").filter(Exists(mine))
 
 
 def notifications_for_user(user: User) -> QuerySet[Notification]:
