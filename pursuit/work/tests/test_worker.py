@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections import Counter
 
 import pytest
@@ -249,13 +250,19 @@ def test_a_lease_that_ran_out_is_claimed_again_and_the_late_worker_cannot_overwr
 # --------------------------------------------------------------------------- real worker processes
 
 
-def _worker(smtp_port: int, name: str) -> subprocess.Popen:
+def database_url() -> str:
+    """The test database, for processes the tests start."""
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{db['NAME']}"
-    else:
-        url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = os.environ | {"DATABASE_URL": url, "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        return f"sqlite:///{db['NAME']}"
+    user = db["USER"] or "postgres"
+    if db["PASSWORD"]:
+        user += ":" + urllib.parse.quote(db["PASSWORD"], safe="")
+    return f"postgres://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _worker(smtp_port: int, name: str) -> subprocess.Popen:
+    env = os.environ | {"DATABASE_URL": database_url(), "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
                         "PURSUIT_WORKER_POLL_SECONDS": "0.05", "PURSUIT_LOG_LEVEL": "WARNING"}
     return subprocess.Popen([sys.executable, "-m", "pursuit.cli", "worker", "--batch", "1", "--name", name], env=env)
 
