@@ -21,16 +21,33 @@ T0 = dt.datetime(2026, 3, 10, 15, 0, tzinfo=dt.UTC)
 
 def make_user(rooftop, username, role, **extra) -> User:
     first, _, last = extra.pop("name", username.title()).partition(" ")
-    return User.objects.create_user(username=username, password=PASSWORD, rooftop=rooftop, role=role,
-                                    first_name=first, last_name=last, email=f"{username}@example.com", **extra)
+    return User.objects.create_user(
+        username=username,
+        password=PASSWORD,
+        rooftop=rooftop,
+        role=role,
+        first_name=first,
+        last_name=last,
+        email=f"{username}@example.com",
+        **extra,
+    )
 
 
 @pytest.fixture
 def rooftop(db) -> Rooftop:
     group = DealerGroup.objects.create(name="Lakeside Auto Group")
-    return Rooftop.objects.create(group=group, name="Lakeside Honda", time_zone="America/Chicago", country="US",
-                                  email="sales@lakesidehonda.example", phone="+13125550100",
-                                  street="100 Lake St", city="Chicago", region="IL", postal_code="60601")
+    return Rooftop.objects.create(
+        group=group,
+        name="Lakeside Honda",
+        time_zone="America/Chicago",
+        country="US",
+        email="sales@lakesidehonda.example",
+        phone="+13125550100",
+        street="100 Lake St",
+        city="Chicago",
+        region="IL",
+        postal_code="60601",
+    )
 
 
 @pytest.fixture
@@ -64,8 +81,9 @@ def bdc_team(rooftop, agent, agent2) -> Team:
 @pytest.fixture
 def other_rooftop(db) -> Rooftop:
     group = DealerGroup.objects.create(name="Other Group")
-    return Rooftop.objects.create(group=group, name="Faraway Ford", time_zone="America/Los_Angeles",
-                                  email="sales@farawayford.example")
+    return Rooftop.objects.create(
+        group=group, name="Faraway Ford", time_zone="America/Los_Angeles", email="sales@farawayford.example"
+    )
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ if not SECRET_KEY:
     SECRET_KEY = "pursuit-insecure-development-key-set-PURSUIT_SECRET_KEY"
 
 ALLOWED_HOSTS = [h.strip() for h in env_str("PURSUIT_ALLOWED_HOSTS", "*").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("PURSUIT_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in env_str("PURSUIT_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
 BASE_URL = env_str("PURSUIT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
@@ -115,7 +117,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # serve app static files without requiring collectstatic in development
+STATIC_ROOT.mkdir(
+    parents=True, exist_ok=True
+)  # serve app static files without requiring collectstatic in development
 
 vars().update(email_settings(env_str("EMAIL_URL", "outbox")))
 DEFAULT_FROM_EMAIL = env_str("PURSUIT_FROM_EMAIL", "pursuit@localhost")

@@ -36,8 +36,13 @@ class SourceToken(HttpBearer):
         )
 
 
-api = NinjaAPI(title="Pursuit", version="1", urls_namespace="api", auth=SourceToken(),
-               description="Lead intake and leads. Authenticate with a lead source's token (Bearer).")
+api = NinjaAPI(
+    title="Pursuit",
+    version="1",
+    urls_namespace="api",
+    auth=SourceToken(),
+    description="Lead intake and leads. Authenticate with a lead source's token (Bearer).",
+)
 
 
 class IntakeOut(Schema):
@@ -55,8 +60,9 @@ class ErrorOut(Schema):
 
 @api.exception_handler(AuthenticationError)
 def _unauthorised(request, exc):
-    return api.create_response(request, {"error": "missing or unknown source token (Authorization: Bearer ...)"},
-                               status=401)
+    return api.create_response(
+        request, {"error": "missing or unknown source token (Authorization: Bearer ...)"}, status=401
+    )
 
 
 @api.exception_handler(HttpError)
@@ -87,8 +93,14 @@ def _body(request: HttpRequest, limit: int) -> bytes:
 def _receive(request: HttpRequest, channel: str, limit: int):
     source: LeadSource = request.auth
     content = _body(request, limit)
-    payload = payload_store(rooftop=source.rooftop, source=source, channel=channel, content=content,
-                            now=clock.now(), content_type=request.content_type or "")
+    payload = payload_store(
+        rooftop=source.rooftop,
+        source=source,
+        channel=channel,
+        content=content,
+        now=clock.now(),
+        content_type=request.content_type or "",
+    )
     try:
         results = payload_process(payload=payload, now=clock.now())
     except PayloadError as exc:
@@ -99,10 +111,18 @@ def _receive(request: HttpRequest, channel: str, limit: int):
     return Status(201, answers[0] if len(answers) == 1 else answers)
 
 
-_XML_BODY = {"requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}}}
-_EMAIL_BODY = {"requestBody": {"required": True, "content": {"message/rfc822": {"schema": {"type": "string"}}}}}
-_JSON_BODY = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": {"$ref": "#/components/schemas/LeadIn"}}}}}
+_XML_BODY = {
+    "requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}}
+}
+_EMAIL_BODY = {
+    "requestBody": {"required": True, "content": {"message/rfc822": {"schema": {"type": "string"}}}}
+}
+_JSON_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LeadIn"}}},
+    }
+}
 _RESPONSES = {201: IntakeOut | list[IntakeOut], 401: ErrorOut, 413: ErrorOut, 422: ErrorOut, 500: ErrorOut}
 
 
@@ -113,7 +133,9 @@ def intake_adf(request: HttpRequest):
     return _receive(request, Payload.Channel.ADF_HTTP, settings.PURSUIT_MAX_ADF_BYTES)
 
 
-@api.post("/intake/email", response=_RESPONSES, openapi_extra=_EMAIL_BODY, summary="Receive an email carrying ADF")
+@api.post(
+    "/intake/email", response=_RESPONSES, openapi_extra=_EMAIL_BODY, summary="Receive an email carrying ADF"
+)
 def intake_email(request: HttpRequest):
     """A raw RFC 822 message with an ADF lead in its body or an attachment."""
     return _receive(request, Payload.Channel.EMAIL_HTTP, settings.PURSUIT_MAX_EMAIL_BYTES)
@@ -164,14 +186,33 @@ def lead_read(request: HttpRequest, lead_id: int):
     def iso(value):
         return value.isoformat() if value else None
 
-    return Status(200, {
-        "id": lead.pk, "customer": lead.customer_id, "customer_name": str(lead.customer), "status": lead.status,
-        "type": lead.type, "owner": lead.owner.display_name if lead.owner else None,
-        "received_at": iso(lead.received_at), "auto_response_at": iso(lead.auto_response_at),
-        "first_attempt_at": iso(lead.first_attempt_at),
-        "vehicles": [{"role": v.role, "condition": v.condition, "year": v.year, "make": v.make, "model": v.model,
-                      "trim": v.trim, "vin": v.vin, "stock": v.stock} for v in lead.vehicles.all()],
-    })
+    return Status(
+        200,
+        {
+            "id": lead.pk,
+            "customer": lead.customer_id,
+            "customer_name": str(lead.customer),
+            "status": lead.status,
+            "type": lead.type,
+            "owner": lead.owner.display_name if lead.owner else None,
+            "received_at": iso(lead.received_at),
+            "auto_response_at": iso(lead.auto_response_at),
+            "first_attempt_at": iso(lead.first_attempt_at),
+            "vehicles": [
+                {
+                    "role": v.role,
+                    "condition": v.condition,
+                    "year": v.year,
+                    "make": v.make,
+                    "model": v.model,
+                    "trim": v.trim,
+                    "vin": v.vin,
+                    "stock": v.stock,
+                }
+                for v in lead.vehicles.all()
+            ],
+        },
+    )
 
 
 # Publish the JSON lead schema in the OpenAPI document (the body is read raw, so the payload can

@@ -59,8 +59,9 @@ def previous_owner(*, customer, rooftop) -> User | None:
     return None
 
 
-def owner_choose(*, rooftop, lead_type: str, source_id: int | None, customer, now: dt.datetime,
-                 returning: bool = True) -> tuple[User | None, str]:
+def owner_choose(
+    *, rooftop, lead_type: str, source_id: int | None, customer, now: dt.datetime, returning: bool = True
+) -> tuple[User | None, str]:
     """(owner or None, why) for a new lead. `returning=False` (a customer created just now)
     skips looking for a previous owner."""
     owner = previous_owner(customer=customer, rooftop=rooftop) if returning else None
@@ -103,13 +104,16 @@ class BatchAssigner:
         self.rules = list(AssignmentRule.objects.filter(rooftop=rooftop).select_related("team"))
         team_ids = {rule.team_id for rule in self.rules}
         self.teams = {t.pk: t for t in Team.objects.select_for_update().filter(pk__in=team_ids)}
-        self.members = {pk: list(_on_duty(team.members.all()).order_by("id")) for pk, team in self.teams.items()}
+        self.members = {
+            pk: list(_on_duty(team.members.all()).order_by("id")) for pk, team in self.teams.items()
+        }
         self.cursor = {pk: team.last_assigned_id or 0 for pk, team in self.teams.items()}
         selling = _on_duty(User.objects.filter(rooftop=rooftop, role__in=SELLING_ROLES))
         self.load = {
             u.pk: (u.recent, u)
             for u in selling.annotate(
-                recent=Count("leads", filter=Q(leads__assigned_at__gte=now - dt.timedelta(hours=24))))
+                recent=Count("leads", filter=Q(leads__assigned_at__gte=now - dt.timedelta(hours=24)))
+            )
         }
 
     def choose(self, *, lead_type: str, source_id: int | None) -> tuple[User | None, str]:

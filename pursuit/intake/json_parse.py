@@ -78,10 +78,19 @@ class LeadIn(BaseModel):
 
 
 def _vehicle(v: VehicleIn, interest: str) -> ParsedVehicle:
-    return ParsedVehicle(interest=interest, status=v.condition, year=v.year, make=v.make.strip(),
-                         model=v.model.strip(), trim=v.trim.strip(), vin=v.vin.strip().upper(),
-                         stock=v.stock.strip(), price=v.price, odometer=v.odometer,
-                         odometer_units=v.odometer_units)
+    return ParsedVehicle(
+        interest=interest,
+        status=v.condition,
+        year=v.year,
+        make=v.make.strip(),
+        model=v.model.strip(),
+        trim=v.trim.strip(),
+        vin=v.vin.strip().upper(),
+        stock=v.stock.strip(),
+        price=v.price,
+        odometer=v.odometer,
+        odometer_units=v.odometer_units,
+    )
 
 
 def prospect_from_lead_in(lead: LeadIn, *, issuer: str = "json") -> ParsedProspect:
@@ -91,15 +100,22 @@ def prospect_from_lead_in(lead: LeadIn, *, issuer: str = "json") -> ParsedProspe
     if not (first or last):
         raise PayloadError("the lead needs a name: first_name, last_name or full_name")
     emails = [e.strip() for e in lead.emails if e.strip()]
-    phones = [ParsedPhone(number=p.number.strip(), type=phone_type(p.type)) for p in lead.phones if p.number.strip()]
+    phones = [
+        ParsedPhone(number=p.number.strip(), type=phone_type(p.type)) for p in lead.phones if p.number.strip()
+    ]
     if not (emails or phones) and lead.type == "internet":
         raise PayloadError("an internet lead needs a way to reach the person: an email or a phone")
     address = None
     if lead.address is not None:
         a = lead.address
-        address = ParsedAddress(street=a.street.strip(), apartment=a.apartment.strip(), city=a.city.strip(),
-                                region=a.region.strip().upper(), postal_code=a.postal_code.strip(),
-                                country=country_code(a.country))
+        address = ParsedAddress(
+            street=a.street.strip(),
+            apartment=a.apartment.strip(),
+            city=a.city.strip(),
+            region=a.region.strip().upper(),
+            postal_code=a.postal_code.strip(),
+            country=country_code(a.country),
+        )
     consents = []
     if lead.text_opt_in is not None:
         consents.append(ParsedConsent("text", lead.text_opt_in, f"text_opt_in: {lead.text_opt_in}"))
@@ -109,12 +125,21 @@ def prospect_from_lead_in(lead: LeadIn, *, issuer: str = "json") -> ParsedProspe
     if received is not None and received.tzinfo is None:
         received = received.replace(tzinfo=dt.UTC)
     return ParsedProspect(
-        first_name=first, middle_name=middle, last_name=last, emails=emails, phones=phones, address=address,
-        preferred_contact=lead.preferred_contact, lead_type=lead.type,
+        first_name=first,
+        middle_name=middle,
+        last_name=last,
+        emails=emails,
+        phones=phones,
+        address=address,
+        preferred_contact=lead.preferred_contact,
+        lead_type=lead.type,
         vehicles=[_vehicle(v, "buy") for v in lead.vehicles],
         trade_ins=[_vehicle(v, "trade-in") for v in lead.trade_ins],
-        comments=lead.comments.strip(), timeframe=lead.timeframe.strip(), requested_at=received,
-        source_name=lead.source.strip(), consents=consents,
+        comments=lead.comments.strip(),
+        timeframe=lead.timeframe.strip(),
+        requested_at=received,
+        source_name=lead.source.strip(),
+        consents=consents,
         external_ids=[(issuer, lead.external_id.strip())] if lead.external_id.strip() else [],
     )
 

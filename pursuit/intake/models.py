@@ -23,9 +23,17 @@ class LeadSource(models.Model):
 
     rooftop = models.ForeignKey(Rooftop, on_delete=models.CASCADE, related_name="sources")
     name = models.CharField(max_length=100)
-    lead_type = models.CharField(max_length=10, default="internet",
-                                 choices=[("internet", "Internet"), ("phone", "Phone-up"), ("walk-in", "Walk-in"),
-                                          ("referral", "Referral"), ("other", "Other")])
+    lead_type = models.CharField(
+        max_length=10,
+        default="internet",
+        choices=[
+            ("internet", "Internet"),
+            ("phone", "Phone-up"),
+            ("walk-in", "Walk-in"),
+            ("referral", "Referral"),
+            ("other", "Other"),
+        ],
+    )
     token_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     token_hint = models.CharField(max_length=8, blank=True, editable=False, help_text="First characters")
     active = models.BooleanField(default=True)
@@ -64,7 +72,9 @@ class Payload(models.Model):
         FAILED = "failed", "Failed"
 
     rooftop = models.ForeignKey(Rooftop, on_delete=models.CASCADE, related_name="payloads")
-    source = models.ForeignKey(LeadSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="payloads")
+    source = models.ForeignKey(
+        LeadSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="payloads"
+    )
     channel = models.CharField(max_length=12, choices=Channel.choices)
     content = models.BinaryField()
     content_type = models.CharField(max_length=100, blank=True)
@@ -98,9 +108,18 @@ class AssignmentRule(models.Model):
 
     rooftop = models.ForeignKey(Rooftop, on_delete=models.CASCADE, related_name="assignment_rules")
     priority = models.PositiveSmallIntegerField(default=100)
-    lead_type = models.CharField(max_length=10, blank=True,
-                                 choices=[("", "Any type"), ("internet", "Internet"), ("phone", "Phone-up"),
-                                          ("walk-in", "Walk-in"), ("referral", "Referral"), ("other", "Other")])
+    lead_type = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[
+            ("", "Any type"),
+            ("internet", "Internet"),
+            ("phone", "Phone-up"),
+            ("walk-in", "Walk-in"),
+            ("referral", "Referral"),
+            ("other", "Other"),
+        ],
+    )
     source = models.ForeignKey(LeadSource, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="rules")
 
@@ -108,7 +127,9 @@ class AssignmentRule(models.Model):
         ordering = ["rooftop", "priority", "id"]
 
     def __str__(self) -> str:
-        what = " ".join(p for p in (self.lead_type or "any", f"from {self.source.name}" if self.source else "") if p)
+        what = " ".join(
+            p for p in (self.lead_type or "any", f"from {self.source.name}" if self.source else "") if p
+        )
         return f"{what} leads -> {self.team.name}"
 
     def matches(self, *, lead_type: str, source_id: int | None) -> bool:

@@ -62,12 +62,27 @@ class IntakeError(Exception):
 # --------------------------------------------------------------------------- payloads
 
 
-def payload_store(*, rooftop: Rooftop, channel: str, content: bytes, now: dt.datetime,
-                  source: LeadSource | None = None, content_type: str = "", name: str = "") -> Payload:
+def payload_store(
+    *,
+    rooftop: Rooftop,
+    channel: str,
+    content: bytes,
+    now: dt.datetime,
+    source: LeadSource | None = None,
+    content_type: str = "",
+    name: str = "",
+) -> Payload:
     """Store a payload exactly as received, committed before anything parses it."""
     with transaction.atomic():
-        return Payload.objects.create(rooftop=rooftop, source=source, channel=channel, content=content,
-                                      content_type=content_type[:100], name=name[:300], received_at=now)
+        return Payload.objects.create(
+            rooftop=rooftop,
+            source=source,
+            channel=channel,
+            content=content,
+            content_type=content_type[:100],
+            name=name[:300],
+            received_at=now,
+        )
 
 
 def _parse(payload: Payload) -> ParsedDocument:
@@ -90,13 +105,15 @@ def _parse(payload: Payload) -> ParsedDocument:
 
 
 def _fail(payload: Payload, reason: str, now: dt.datetime) -> None:
-    Payload.objects.filter(pk=payload.pk).update(status=Payload.Status.FAILED, reason=reason, processed_at=now,
-                                                 attempts=payload.attempts + 1)
+    Payload.objects.filter(pk=payload.pk).update(
+        status=Payload.Status.FAILED, reason=reason, processed_at=now, attempts=payload.attempts + 1
+    )
     payload.status, payload.reason = Payload.Status.FAILED, reason
 
 
-def payload_process(*, payload: Payload, now: dt.datetime, fresh: bool | None = None,
-                    actor: User | None = None) -> list[IntakeResult]:
+def payload_process(
+    *, payload: Payload, now: dt.datetime, fresh: bool | None = None, actor: User | None = None
+) -> list[IntakeResult]:
     """Parse a stored payload and take in each prospect.
 
     `fresh` (default: true for live channels) schedules the automatic answer and the ladder;
@@ -127,32 +144,62 @@ def payload_process(*, payload: Payload, now: dt.datetime, fresh: bool | None = 
             problems.append(prefix + "no customer: the lead names no person to follow up")
             continue
         try:
-            results.append(lead_intake(rooftop=payload.rooftop, prospect=prospect, now=now, payload=payload,
-                                       source=payload.source, fresh=fresh, actor=actor))
+            results.append(
+                lead_intake(
+                    rooftop=payload.rooftop,
+                    prospect=prospect,
+                    now=now,
+                    payload=payload,
+                    source=payload.source,
+                    fresh=fresh,
+                    actor=actor,
+                )
+            )
         except PayloadError as exc:
             problems.append(prefix + str(exc))
         except Exception as exc:
             log.exception("payload %s: intake failed", payload.pk)
-            _fail(payload, f"{prefix}intake failed ({type(exc).__name__}: {exc}); kept for re-processing", now)
+            _fail(
+                payload, f"{prefix}intake failed ({type(exc).__name__}: {exc}); kept for re-processing", now
+            )
             raise IntakeError(payload.reason) from exc
     if not results:
         reason = "; ".join(problems) or "no prospect could be taken in"
         _fail(payload, reason, now)
         raise PayloadError(reason)
     Payload.objects.filter(pk=payload.pk).update(
-        status=Payload.Status.PROCESSED, reason="", processed_at=now, attempts=payload.attempts + 1,
-        result=[asdict(r) for r in results], warnings=document.warnings + problems,
+        status=Payload.Status.PROCESSED,
+        reason="",
+        processed_at=now,
+        attempts=payload.attempts + 1,
+        result=[asdict(r) for r in results],
+        warnings=document.warnings + problems,
     )
     payload.status = Payload.Status.PROCESSED
     return results
 
 
-def payload_receive(*, rooftop: Rooftop, channel: str, content: bytes, now: dt.datetime,
-                    source: LeadSource | None = None, content_type: str = "", name: str = "",
-                    fresh: bool | None = None) -> tuple[Payload, list[IntakeResult]]:
+def payload_receive(
+    *,
+    rooftop: Rooftop,
+    channel: str,
+    content: bytes,
+    now: dt.datetime,
+    source: LeadSource | None = None,
+    content_type: str = "",
+    name: str = "",
+    fresh: bool | None = None,
+) -> tuple[Payload, list[IntakeResult]]:
     """Store, then process. Raises like `payload_process`; the payload is stored either way."""
-    payload = payload_store(rooftop=rooftop, channel=channel, content=content, now=now, source=source,
-                            content_type=content_type, name=name)
+    payload = payload_store(
+        rooftop=rooftop,
+        channel=channel,
+        content=content,
+        now=now,
+        source=source,
+        content_type=content_type,
+        name=name,
+    )
     return payload, payload_process(payload=payload, now=now, fresh=fresh)
 
 
@@ -163,8 +210,14 @@ def payload_reprocess(*, payload: Payload, now: dt.datetime) -> list[IntakeResul
     return payload_process(payload=payload, now=now)
 
 
-def csv_import(*, payload: Payload, now: dt.datetime, fresh: bool = False, batch: int = 1000,
-               progress: Callable[[int], None] | None = None) -> dict:
+def csv_import(
+    *,
+    payload: Payload,
+    now: dt.datetime,
+    fresh: bool = False,
+    batch: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Import a stored CSV file.
 
     Rows are taken in by chunks of `batch`, one transaction each. Within a chunk, prospects new
@@ -192,21 +245,33 @@ def csv_import(*, payload: Payload, now: dt.datetime, fresh: bool = False, batch
             if failures and not records:
                 records = list(csv.reader(io.StringIO(text)))
             Payload.objects.bulk_create(
-                Payload(rooftop=payload.rooftop, source=payload.source, channel=Channel.IMPORT_CSV,
-                        content=_csv_row_bytes(records, row), content_type="text/csv",
-                        name=f"{payload.name} row {row}"[:300], received_at=now, status=Payload.Status.FAILED,
-                        reason=reason, processed_at=now, attempts=1)
+                Payload(
+                    rooftop=payload.rooftop,
+                    source=payload.source,
+                    channel=Channel.IMPORT_CSV,
+                    content=_csv_row_bytes(records, row),
+                    content_type="text/csv",
+                    name=f"{payload.name} row {row}"[:300],
+                    received_at=now,
+                    status=Payload.Status.FAILED,
+                    reason=reason,
+                    processed_at=now,
+                    attempts=1,
+                )
                 for row, reason in failures
             )
         counts["failed"] += len(failures)
         if progress:
             progress(len(chunk))
-    Payload.objects.filter(pk=payload.pk).update(status=Payload.Status.PROCESSED, processed_at=now,
-                                                 attempts=payload.attempts + 1, result=[counts])
+    Payload.objects.filter(pk=payload.pk).update(
+        status=Payload.Status.PROCESSED, processed_at=now, attempts=payload.attempts + 1, result=[counts]
+    )
     return counts
 
 
-def _import_chunk(payload: Payload, chunk: list, now: dt.datetime, fresh: bool, counts: dict) -> list[tuple[int, str]]:
+def _import_chunk(
+    payload: Payload, chunk: list, now: dt.datetime, fresh: bool, counts: dict
+) -> list[tuple[int, str]]:
     """Take in one chunk of parsed CSV rows (see `csv_import`). Returns the failed rows."""
     rooftop = payload.rooftop
     list(Rooftop.objects.select_for_update().filter(pk=rooftop.pk).values_list("pk", flat=True))
@@ -222,10 +287,24 @@ def _import_chunk(payload: Payload, chunk: list, now: dt.datetime, fresh: bool, 
     # in this chunk. Those go one by one through lead_intake after the bulk insert.
     emails = {a for _, _, c in parsed for a in c.emails}
     keys = {p.match_key for _, _, c in parsed for p, _, _ in c.phones}
-    known_emails = set(CustomerEmail.objects.filter(rooftop=rooftop, address__in=emails)
-                       .values_list("address", flat=True)) if emails else set()
-    known_keys = set(CustomerPhone.objects.filter(rooftop=rooftop, match_key__in=keys)
-                     .values_list("match_key", flat=True)) if keys else set()
+    known_emails = (
+        set(
+            CustomerEmail.objects.filter(rooftop=rooftop, address__in=emails).values_list(
+                "address", flat=True
+            )
+        )
+        if emails
+        else set()
+    )
+    known_keys = (
+        set(
+            CustomerPhone.objects.filter(rooftop=rooftop, match_key__in=keys).values_list(
+                "match_key", flat=True
+            )
+        )
+        if keys
+        else set()
+    )
     fresh_rows, later = [], []
     for item in parsed:
         contacts = item[2]
@@ -244,8 +323,14 @@ def _import_chunk(payload: Payload, chunk: list, now: dt.datetime, fresh: bool, 
     for row, prospect, _ in later:
         try:
             with transaction.atomic():
-                result = lead_intake(rooftop=rooftop, prospect=prospect, now=now, payload=payload,
-                                     source=payload.source, fresh=fresh)
+                result = lead_intake(
+                    rooftop=rooftop,
+                    prospect=prospect,
+                    now=now,
+                    payload=payload,
+                    source=payload.source,
+                    fresh=fresh,
+                )
             counts[result.status] += 1
         except PayloadError as exc:
             failures.append((row, f"row {row}: {exc.reason}"))
@@ -296,8 +381,15 @@ def _bulk_create_leads(payload: Payload, items: list, now: dt.datetime, fresh: b
         if owner is not None:
             events.append(_assigned_event(lead, owner, why, now))
         else:
-            events.append(LeadEvent(lead=lead, kind=LeadEvent.Kind.FLAGGED, at=now, data={"flag": "unassigned"},
-                                    text="Nobody on duty to take this lead: a manager must assign it"))
+            events.append(
+                LeadEvent(
+                    lead=lead,
+                    kind=LeadEvent.Kind.FLAGGED,
+                    at=now,
+                    data={"flag": "unassigned"},
+                    text="Nobody on duty to take this lead: a manager must assign it",
+                )
+            )
     # Flags set while building the rows (no-contact) must be saved with the lead.
     Lead.objects.bulk_create(leads)
     Vehicle.objects.bulk_create(vehicles)
@@ -305,8 +397,13 @@ def _bulk_create_leads(payload: Payload, items: list, now: dt.datetime, fresh: b
     if fresh:
         for lead, (_, _, contacts), (owner, why) in zip(leads, items, owners, strict=True):
             if owner is not None:
-                notify(user=owner, lead=lead, kind="assigned", now=now,
-                       text=f"New lead: {lead.customer} is yours ({why})")
+                notify(
+                    user=owner,
+                    lead=lead,
+                    kind="assigned",
+                    now=now,
+                    text=f"New lead: {lead.customer} is yours ({why})",
+                )
             _schedule_speed_to_lead(lead, contacts, now)
 
 
@@ -317,10 +414,24 @@ def _bulk_reinquiries(payload: Payload, items: list, now: dt.datetime, fresh: bo
     rooftop = payload.rooftop
     emails = {a for _, _, c in items for a in c.emails}
     keys = {p.match_key for _, _, c in items for p, _, _ in c.phones if p.verified}
-    by_email = dict(CustomerEmail.objects.filter(rooftop=rooftop, address__in=emails)
-                    .values_list("address", "customer_id")) if emails else {}
-    by_phone = dict(CustomerPhone.objects.filter(rooftop=rooftop, verified=True, match_key__in=keys)
-                    .values_list("match_key", "customer_id")) if keys else {}
+    by_email = (
+        dict(
+            CustomerEmail.objects.filter(rooftop=rooftop, address__in=emails).values_list(
+                "address", "customer_id"
+            )
+        )
+        if emails
+        else {}
+    )
+    by_phone = (
+        dict(
+            CustomerPhone.objects.filter(rooftop=rooftop, verified=True, match_key__in=keys).values_list(
+                "match_key", "customer_id"
+            )
+        )
+        if keys
+        else {}
+    )
     target: dict[int, int] = {}  # item index -> customer id
     uses: dict[int, int] = {}
     for index, (_, _, contacts) in enumerate(items):
@@ -330,20 +441,27 @@ def _bulk_reinquiries(payload: Payload, items: list, now: dt.datetime, fresh: bo
             customer_id = found.pop()
             target[index] = customer_id
             uses[customer_id] = uses.get(customer_id, 0) + 1
-    leads = {lead.customer_id: lead for lead in Lead.objects.select_related("customer", "owner", "rooftop").filter(
-        customer_id__in=[c for c, n in uses.items() if n == 1], customer__merged_into__isnull=True,
-        status__in=Lead.OPEN_STATUSES)}
+    leads = {
+        lead.customer_id: lead
+        for lead in Lead.objects.select_related("customer", "owner", "rooftop").filter(
+            customer_id__in=[c for c, n in uses.items() if n == 1],
+            customer__merged_into__isnull=True,
+            status__in=Lead.OPEN_STATUSES,
+        )
+    }
     batch = {i: leads[c] for i, c in target.items() if c in leads}
     if not batch:
         return items
     customer_ids = [lead.customer_id for lead in batch.values()]
     have_emails: dict[int, set[str]] = {c: set() for c in customer_ids}
     for customer_id, address in CustomerEmail.objects.filter(customer_id__in=customer_ids).values_list(
-            "customer_id", "address"):
+        "customer_id", "address"
+    ):
         have_emails[customer_id].add(address)
     have_phones: dict[int, set[str]] = {c: set() for c in customer_ids}
     for customer_id, key in CustomerPhone.objects.filter(customer_id__in=customer_ids).values_list(
-            "customer_id", "match_key"):
+        "customer_id", "match_key"
+    ):
         have_phones[customer_id].add(key)
     vehicles: dict[int, list[Vehicle]] = {lead.pk: [] for lead in batch.values()}
     for vehicle in Vehicle.objects.filter(lead__in=list(batch.values())):
@@ -354,15 +472,17 @@ def _bulk_reinquiries(payload: Payload, items: list, now: dt.datetime, fresh: bo
     for index, lead in batch.items():
         _, prospect, contacts = items[index]
         customer = lead.customer
-        changed, e, p = _customer_fill(customer, prospect, contacts, rooftop, have_emails[customer.pk],
-                                       have_phones[customer.pk])
+        changed, e, p = _customer_fill(
+            customer, prospect, contacts, rooftop, have_emails[customer.pk], have_phones[customer.pk]
+        )
         email_rows += e
         phone_rows += p
         for field in changed:
             customer_changes.setdefault(field, []).append(customer)
         source = payload.source or _source_for(rooftop, None, prospect)
-        resent, ids_changed, v, event = _reinquiry_rows(lead, prospect, payload, source, now, None,
-                                                        vehicles[lead.pk])
+        resent, ids_changed, v, event = _reinquiry_rows(
+            lead, prospect, payload, source, now, None, vehicles[lead.pk]
+        )
         vehicle_rows += v
         events.append(event)
         if ids_changed:
@@ -432,12 +552,18 @@ def customer_match(*, rooftop: Rooftop, prospect: ParsedProspect, contacts: _Con
     # Two indexed lookups rather than one OR over two joins (which scans every customer).
     ids: set[int] = set()
     if contacts.emails:
-        ids.update(CustomerEmail.objects.filter(rooftop=rooftop, address__in=contacts.emails)
-                   .values_list("customer_id", flat=True))
+        ids.update(
+            CustomerEmail.objects.filter(rooftop=rooftop, address__in=contacts.emails).values_list(
+                "customer_id", flat=True
+            )
+        )
     verified = [p.match_key for p, _, _ in contacts.phones if p.verified]
     if verified:
-        ids.update(CustomerPhone.objects.filter(rooftop=rooftop, verified=True, match_key__in=verified)
-                   .values_list("customer_id", flat=True))
+        ids.update(
+            CustomerPhone.objects.filter(rooftop=rooftop, verified=True, match_key__in=verified).values_list(
+                "customer_id", flat=True
+            )
+        )
     candidates: list[Customer] = []
     if ids:
         candidates = list(Customer.objects.filter(pk__in=ids, merged_into__isnull=True))
@@ -445,13 +571,17 @@ def customer_match(*, rooftop: Rooftop, prospect: ParsedProspect, contacts: _Con
     if unverified and prospect.full_name:
         wanted = _norm_name(prospect.full_name)
         same_number = CustomerPhone.objects.filter(rooftop=rooftop, verified=False, match_key__in=unverified)
-        for customer in Customer.objects.filter(pk__in=same_number.values("customer_id"), merged_into__isnull=True):
+        for customer in Customer.objects.filter(
+            pk__in=same_number.values("customer_id"), merged_into__isnull=True
+        ):
             if _norm_name(customer.full_name) == wanted and customer not in candidates:
                 candidates.append(customer)
     if not candidates:
         return None
     open_ids = set(
-        Lead.objects.filter(customer__in=candidates, status__in=Lead.OPEN_STATUSES).values_list("customer_id", flat=True)
+        Lead.objects.filter(customer__in=candidates, status__in=Lead.OPEN_STATUSES).values_list(
+            "customer_id", flat=True
+        )
     )
     return max(candidates, key=lambda c: (c.pk in open_ids, c.created_at, c.pk))
 
@@ -468,8 +598,14 @@ def _customer_time_zone(customer: Customer, phones: list[Phone]) -> str:
     return ""
 
 
-def _customer_fill(customer: Customer, prospect: ParsedProspect, contacts: _Contacts, rooftop: Rooftop,
-                   have_emails: set[str], have_phones: set[str]) -> tuple[list[str], list, list]:
+def _customer_fill(
+    customer: Customer,
+    prospect: ParsedProspect,
+    contacts: _Contacts,
+    rooftop: Rooftop,
+    have_emails: set[str],
+    have_phones: set[str],
+) -> tuple[list[str], list, list]:
     """What a new inquiry adds to a known customer: blanks filled (never overwriting what staff
     may have corrected), and new emails and phones. Returns (changed fields, email rows, phone
     rows); changes `customer` in memory only."""
@@ -482,8 +618,10 @@ def _customer_fill(customer: Customer, prospect: ParsedProspect, contacts: _Cont
     if prospect.address and not prospect.address.is_empty() and not customer.street and not customer.city:
         _address_set(customer, prospect)
         changed += ["street", "apartment", "city", "region", "postal_code", "country"]
-    new = _Contacts([a for a in contacts.emails if a not in have_emails],
-                    [p for p in contacts.phones if p[0].match_key not in have_phones])
+    new = _Contacts(
+        [a for a in contacts.emails if a not in have_emails],
+        [p for p in contacts.phones if p[0].match_key not in have_phones],
+    )
     emails, phones = _contact_rows(customer, rooftop, new)
     if not customer.time_zone:
         customer.time_zone = _customer_time_zone(customer, [p for p, _, _ in contacts.phones])
@@ -492,11 +630,17 @@ def _customer_fill(customer: Customer, prospect: ParsedProspect, contacts: _Cont
     return changed, emails, phones
 
 
-def _customer_update(customer: Customer, prospect: ParsedProspect, contacts: _Contacts, rooftop: Rooftop) -> None:
+def _customer_update(
+    customer: Customer, prospect: ParsedProspect, contacts: _Contacts, rooftop: Rooftop
+) -> None:
     changed, emails, phones = _customer_fill(
-        customer, prospect, contacts, rooftop,
+        customer,
+        prospect,
+        contacts,
+        rooftop,
         have_emails=set(customer.emails.values_list("address", flat=True)),
-        have_phones=set(customer.phones.values_list("match_key", flat=True)))
+        have_phones=set(customer.phones.values_list("match_key", flat=True)),
+    )
     CustomerEmail.objects.bulk_create(emails)
     CustomerPhone.objects.bulk_create(phones)
     if changed:
@@ -506,13 +650,24 @@ def _customer_update(customer: Customer, prospect: ParsedProspect, contacts: _Co
 def _address_set(customer: Customer, prospect: ParsedProspect) -> None:
     a = prospect.address
     customer.street, customer.apartment, customer.city = a.street[:200], a.apartment[:100], a.city[:100]
-    customer.region, customer.postal_code, customer.country = a.region[:64], a.postal_code[:20], a.country[:64]
+    customer.region, customer.postal_code, customer.country = (
+        a.region[:64],
+        a.postal_code[:20],
+        a.country[:64],
+    )
 
 
-def _customer_build(rooftop: Rooftop, prospect: ParsedProspect, contacts: _Contacts, now: dt.datetime) -> Customer:
-    customer = Customer(rooftop=rooftop, first_name=prospect.first_name[:100], middle_name=prospect.middle_name[:100],
-                        last_name=prospect.last_name[:100], preferred_contact=prospect.preferred_contact,
-                        created_at=now)
+def _customer_build(
+    rooftop: Rooftop, prospect: ParsedProspect, contacts: _Contacts, now: dt.datetime
+) -> Customer:
+    customer = Customer(
+        rooftop=rooftop,
+        first_name=prospect.first_name[:100],
+        middle_name=prospect.middle_name[:100],
+        last_name=prospect.last_name[:100],
+        preferred_contact=prospect.preferred_contact,
+        created_at=now,
+    )
     if prospect.address and not prospect.address.is_empty():
         _address_set(customer, prospect)
     customer.time_zone = _customer_time_zone(customer, [p for p, _, _ in contacts.phones])
@@ -521,13 +676,24 @@ def _customer_build(rooftop: Rooftop, prospect: ParsedProspect, contacts: _Conta
 
 def _contact_rows(customer: Customer, rooftop: Rooftop, contacts: _Contacts) -> tuple[list, list]:
     emails = [CustomerEmail(customer=customer, rooftop=rooftop, address=a) for a in contacts.emails]
-    phones = [CustomerPhone(customer=customer, rooftop=rooftop, number=p.number, match_key=p.match_key,
-                            verified=p.verified, type=kind, preferred=preferred)
-              for p, kind, preferred in contacts.phones]
+    phones = [
+        CustomerPhone(
+            customer=customer,
+            rooftop=rooftop,
+            number=p.number,
+            match_key=p.match_key,
+            verified=p.verified,
+            type=kind,
+            preferred=preferred,
+        )
+        for p, kind, preferred in contacts.phones
+    ]
     return emails, phones
 
 
-def _customer_create(rooftop: Rooftop, prospect: ParsedProspect, contacts: _Contacts, now: dt.datetime) -> Customer:
+def _customer_create(
+    rooftop: Rooftop, prospect: ParsedProspect, contacts: _Contacts, now: dt.datetime
+) -> Customer:
     customer = _customer_build(rooftop, prospect, contacts, now)
     customer.save()
     emails, phones = _contact_rows(customer, rooftop, contacts)
@@ -536,46 +702,103 @@ def _customer_create(rooftop: Rooftop, prospect: ParsedProspect, contacts: _Cont
     return customer
 
 
-def _lead_build(rooftop: Rooftop, customer: Customer, prospect: ParsedProspect, source: LeadSource | None,
-                payload: Payload | None, now: dt.datetime) -> Lead:
-    return Lead(rooftop=rooftop, customer=customer, source=source, payload=payload,
-                type=prospect.lead_type, comments=_comments(prospect), timeframe=prospect.timeframe[:200],
-                provider=prospect.provider_name[:200], external_ids=[list(pair) for pair in prospect.external_ids],
-                received_at=prospect.requested_at or now, created_at=now)
+def _lead_build(
+    rooftop: Rooftop,
+    customer: Customer,
+    prospect: ParsedProspect,
+    source: LeadSource | None,
+    payload: Payload | None,
+    now: dt.datetime,
+) -> Lead:
+    return Lead(
+        rooftop=rooftop,
+        customer=customer,
+        source=source,
+        payload=payload,
+        type=prospect.lead_type,
+        comments=_comments(prospect),
+        timeframe=prospect.timeframe[:200],
+        provider=prospect.provider_name[:200],
+        external_ids=[list(pair) for pair in prospect.external_ids],
+        received_at=prospect.requested_at or now,
+        created_at=now,
+    )
 
 
-def _lead_rows(lead: Lead, prospect: ParsedProspect, contacts: _Contacts, payload: Payload | None,
-               source: LeadSource | None, now: dt.datetime, actor: User | None) -> tuple[list, list]:
+def _lead_rows(
+    lead: Lead,
+    prospect: ParsedProspect,
+    contacts: _Contacts,
+    payload: Payload | None,
+    source: LeadSource | None,
+    now: dt.datetime,
+    actor: User | None,
+) -> tuple[list, list]:
     """The new lead's vehicles and its first timeline events; sets its "no-contact" flag."""
-    vehicles = ([_vehicle_row(lead, v, Vehicle.Role.INTEREST) for v in prospect.vehicles]
-                + [_vehicle_row(lead, v, Vehicle.Role.TRADE) for v in prospect.trade_ins])
-    events = [LeadEvent(lead=lead, kind=LeadEvent.Kind.ARRIVED, at=now, actor=actor,
-                        text=f"{lead.get_type_display()} lead" + (f" from {source.name}" if source else "")
-                        + (f", entered by {actor.display_name}" if actor else ""),
-                        data=_arrival_data(prospect, payload))]
+    vehicles = [_vehicle_row(lead, v, Vehicle.Role.INTEREST) for v in prospect.vehicles] + [
+        _vehicle_row(lead, v, Vehicle.Role.TRADE) for v in prospect.trade_ins
+    ]
+    events = [
+        LeadEvent(
+            lead=lead,
+            kind=LeadEvent.Kind.ARRIVED,
+            at=now,
+            actor=actor,
+            text=f"{lead.get_type_display()} lead"
+            + (f" from {source.name}" if source else "")
+            + (f", entered by {actor.display_name}" if actor else ""),
+            data=_arrival_data(prospect, payload),
+        )
+    ]
     if not (contacts.emails or contacts.phones):
         lead.flags = [*lead.flags, "no-contact"]
-        events.append(LeadEvent(lead=lead, kind=LeadEvent.Kind.FLAGGED, at=now,
-                                text="No phone or email: find another way to reach this customer",
-                                data={"flag": "no-contact"}))
+        events.append(
+            LeadEvent(
+                lead=lead,
+                kind=LeadEvent.Kind.FLAGGED,
+                at=now,
+                text="No phone or email: find another way to reach this customer",
+                data={"flag": "no-contact"},
+            )
+        )
     return vehicles, events
 
 
 def _assigned_event(lead: Lead, owner: User, why: str, now: dt.datetime) -> LeadEvent:
-    return LeadEvent(lead=lead, kind=LeadEvent.Kind.ASSIGNED, at=now, text=f"Assigned to {owner.display_name}",
-                     data={"owner": owner.pk, "why": why})
+    return LeadEvent(
+        lead=lead,
+        kind=LeadEvent.Kind.ASSIGNED,
+        at=now,
+        text=f"Assigned to {owner.display_name}",
+        data={"owner": owner.pk, "why": why},
+    )
 
 
 def _vehicle_row(lead: Lead, v: ParsedVehicle, role: str) -> Vehicle:
-    return Vehicle(lead=lead, role=role, condition=v.status if v.status in ("new", "used") else "",
-                   year=v.year, make=v.make[:60], model=v.model[:100], trim=v.trim[:200], vin=v.vin[:20],
-                   stock=v.stock[:40], price=v.price, odometer=v.odometer, odometer_units=v.odometer_units[:4])
+    return Vehicle(
+        lead=lead,
+        role=role,
+        condition=v.status if v.status in ("new", "used") else "",
+        year=v.year,
+        make=v.make[:60],
+        model=v.model[:100],
+        trim=v.trim[:200],
+        vin=v.vin[:20],
+        stock=v.stock[:40],
+        price=v.price,
+        odometer=v.odometer,
+        odometer_units=v.odometer_units[:4],
+    )
 
 
 def _same_vehicle(existing: Vehicle, v: ParsedVehicle) -> bool:
     if existing.vin and v.vin:
         return existing.vin.upper() == v.vin.upper()
-    return (existing.year, existing.make.lower(), existing.model.lower()) == (v.year, v.make.lower(), v.model.lower())
+    return (existing.year, existing.make.lower(), existing.model.lower()) == (
+        v.year,
+        v.make.lower(),
+        v.model.lower(),
+    )
 
 
 def _source_for(rooftop: Rooftop, source: LeadSource | None, prospect: ParsedProspect) -> LeadSource | None:
@@ -597,7 +820,9 @@ def _comments(prospect: ParsedProspect) -> str:
     parts = [prospect.comments.strip()] if prospect.comments.strip() else []
     seen = {line.strip() for line in prospect.comments.splitlines()}
     for v in prospect.vehicles + prospect.trade_ins:
-        lines = [line for line in v.comments.strip().splitlines() if line.strip() and line.strip() not in seen]
+        lines = [
+            line for line in v.comments.strip().splitlines() if line.strip() and line.strip() not in seen
+        ]
         seen.update(line.strip() for line in lines)
         if lines:
             parts.append("\n".join(lines))
@@ -609,14 +834,24 @@ def _arrival_data(prospect: ParsedProspect, payload: Payload | None) -> dict:
         "payload": payload.pk if payload else None,
         "channel": payload.channel if payload else "",
         "provider": prospect.provider_name,
-        "consents": [{"channel": c.channel, "granted": c.granted, "evidence": c.evidence} for c in prospect.consents],
+        "consents": [
+            {"channel": c.channel, "granted": c.granted, "evidence": c.evidence} for c in prospect.consents
+        ],
         "vehicles": [v.describe() for v in prospect.vehicles],
         "comments": _comments(prospect),
     }
 
 
-def lead_intake(*, rooftop: Rooftop, prospect: ParsedProspect, now: dt.datetime, payload: Payload | None = None,
-                source: LeadSource | None = None, fresh: bool = True, actor: User | None = None) -> IntakeResult:
+def lead_intake(
+    *,
+    rooftop: Rooftop,
+    prospect: ParsedProspect,
+    now: dt.datetime,
+    payload: Payload | None = None,
+    source: LeadSource | None = None,
+    fresh: bool = True,
+    actor: User | None = None,
+) -> IntakeResult:
     """Take in one prospect: find or create the customer, then either record a re-inquiry on
     the customer's open lead, or create a lead, assign it and (when `fresh`) schedule the
     automatic first answer and the speed-to-lead ladder. One transaction."""
@@ -668,15 +903,29 @@ def _entered_by(lead: Lead, actor: User, now: dt.datetime) -> None:
         channel = "call" if lead.type == Lead.Type.PHONE else "visit"
         lead.first_attempt_at, lead.status = now, Lead.Status.WORKING
         fields += ["first_attempt_at", "status"]
-        events.append(LeadEvent(lead=lead, kind=LeadEvent.Kind.ATTEMPT, at=now, actor=actor,
-                                text="Call: talked" if channel == "call" else "In person: talked",
-                                data={"channel": channel, "outcome": "talked", "note": ""}))
+        events.append(
+            LeadEvent(
+                lead=lead,
+                kind=LeadEvent.Kind.ATTEMPT,
+                at=now,
+                actor=actor,
+                text="Call: talked" if channel == "call" else "In person: talked",
+                data={"channel": channel, "outcome": "talked", "note": ""},
+            )
+        )
     lead.save(update_fields=fields)
     LeadEvent.objects.bulk_create(events)
 
 
-def _reinquiry_rows(lead: Lead, prospect: ParsedProspect, payload: Payload | None, source: LeadSource | None,
-                    now: dt.datetime, actor: User | None, vehicles: list[Vehicle]) -> tuple[bool, bool, list, LeadEvent]:
+def _reinquiry_rows(
+    lead: Lead,
+    prospect: ParsedProspect,
+    payload: Payload | None,
+    source: LeadSource | None,
+    now: dt.datetime,
+    actor: User | None,
+    vehicles: list[Vehicle],
+) -> tuple[bool, bool, list, LeadEvent]:
     """The customer asked again while a lead is open: a hot signal on that lead, not a new one.
 
     A provider resending the same lead (status="resend", or an id this lead already has) is
@@ -687,12 +936,21 @@ def _reinquiry_rows(lead: Lead, prospect: ParsedProspect, payload: Payload | Non
     resent = prospect.status == "resend" or any(pair in lead.external_ids for pair in external_ids)
     new_ids = [pair for pair in external_ids if pair not in lead.external_ids]
     lead.external_ids = lead.external_ids + new_ids
-    added = [_vehicle_row(lead, v, Vehicle.Role.INTEREST) for v in prospect.vehicles
-             if not any(_same_vehicle(e, v) for e in vehicles)]
+    added = [
+        _vehicle_row(lead, v, Vehicle.Role.INTEREST)
+        for v in prospect.vehicles
+        if not any(_same_vehicle(e, v) for e in vehicles)
+    ]
     data = _arrival_data(prospect, payload) | {"source": source.name if source else ""}
     if resent:
-        event = LeadEvent(lead=lead, kind=LeadEvent.Kind.RESENT, at=now, actor=actor, data=data,
-                          text="The provider sent this lead again")
+        event = LeadEvent(
+            lead=lead,
+            kind=LeadEvent.Kind.RESENT,
+            at=now,
+            actor=actor,
+            data=data,
+            text="The provider sent this lead again",
+        )
     else:
         about = ", ".join(v.describe() for v in prospect.vehicles if v.describe()) or "their inquiry"
         text = f"{lead.customer} asked again about {about}" + (f" via {source.name}" if source else "")
@@ -706,41 +964,75 @@ def _reinquiry_announce(lead: Lead, event: LeadEvent, now: dt.datetime) -> None:
         notify(user=user, lead=lead, kind="re-inquiry", text=f"Hot: {event.text}", now=now)
 
 
-def _reinquiry(lead: Lead, prospect: ParsedProspect, payload: Payload | None, source: LeadSource | None,
-               now: dt.datetime, actor: User | None, announce: bool = True) -> IntakeResult:
-    resent, ids_changed, vehicles, event = _reinquiry_rows(lead, prospect, payload, source, now, actor,
-                                                           list(lead.vehicles.all()))
+def _reinquiry(
+    lead: Lead,
+    prospect: ParsedProspect,
+    payload: Payload | None,
+    source: LeadSource | None,
+    now: dt.datetime,
+    actor: User | None,
+    announce: bool = True,
+) -> IntakeResult:
+    resent, ids_changed, vehicles, event = _reinquiry_rows(
+        lead, prospect, payload, source, now, actor, list(lead.vehicles.all())
+    )
     if ids_changed:
         Lead.objects.filter(pk=lead.pk).update(external_ids=lead.external_ids)
     Vehicle.objects.bulk_create(vehicles)
     event.save()
     if announce and not resent:
         _reinquiry_announce(lead, event, now)
-    return IntakeResult(lead=lead.pk, customer=lead.customer_id, matched=True, status="re-inquiry", resent=resent)
+    return IntakeResult(
+        lead=lead.pk, customer=lead.customer_id, matched=True, status="re-inquiry", resent=resent
+    )
 
 
 def _managers(rooftop: Rooftop) -> list[User]:
     return list(User.objects.filter(rooftop=rooftop, role__in=(Role.MANAGER, Role.ADMIN), is_active=True))
 
 
-def lead_assign_new(*, lead: Lead, now: dt.datetime, returning: bool = True, announce: bool = True) -> User | None:
+def lead_assign_new(
+    *, lead: Lead, now: dt.datetime, returning: bool = True, announce: bool = True
+) -> User | None:
     """Give a new lead its owner, record it on the timeline and tell the owner. Historical
     imports (`announce=False`) are recorded on the timeline without a notification per lead."""
-    owner, why = owner_choose(rooftop=lead.rooftop, lead_type=lead.type, source_id=lead.source_id,
-                              customer=lead.customer, now=now, returning=returning)
+    owner, why = owner_choose(
+        rooftop=lead.rooftop,
+        lead_type=lead.type,
+        source_id=lead.source_id,
+        customer=lead.customer,
+        now=now,
+        returning=returning,
+    )
     if owner is None:
         lead.flags = [*lead.flags, "unassigned"]
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.FLAGGED, at=now, data={"flag": "unassigned"},
-                                 text="Nobody on duty to take this lead: a manager must assign it")
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.FLAGGED,
+            at=now,
+            data={"flag": "unassigned"},
+            text="Nobody on duty to take this lead: a manager must assign it",
+        )
         for manager in _managers(lead.rooftop) if announce else []:
-            notify(user=manager, lead=lead, kind="unassigned", now=now,
-                   text=f"New lead from {lead.customer} has no owner: nobody is on duty")
+            notify(
+                user=manager,
+                lead=lead,
+                kind="unassigned",
+                now=now,
+                text=f"New lead from {lead.customer} has no owner: nobody is on duty",
+            )
         return None
     Lead.objects.filter(pk=lead.pk).update(owner=owner, assigned_at=now)
     lead.owner, lead.assigned_at = owner, now
     _assigned_event(lead, owner, why, now).save()
     if announce:
-        notify(user=owner, lead=lead, kind="assigned", now=now, text=f"New lead: {lead.customer} is yours ({why})")
+        notify(
+            user=owner,
+            lead=lead,
+            kind="assigned",
+            now=now,
+            text=f"New lead: {lead.customer} is yours ({why})",
+        )
     return owner
 
 
@@ -748,12 +1040,17 @@ def _schedule_speed_to_lead(lead: Lead, contacts: _Contacts, now: dt.datetime) -
     rooftop = lead.rooftop
     if contacts.emails:
         # The customer asked: the first answer goes at any hour, never held for business hours.
-        job_schedule(kind="auto-response", due_at=now, now=now, lead=lead, key=f"auto-response:{lead.pk}",
-                     priority=0)
+        job_schedule(
+            kind="auto-response", due_at=now, now=now, lead=lead, key=f"auto-response:{lead.pk}", priority=0
+        )
     else:
         # Text answers come with the compliance gate (issue 4); until then only email answers.
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED, at=now,
-                                 text="No automatic answer: the customer gave no email address")
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED,
+            at=now,
+            text="No automatic answer: the customer gave no email address",
+        )
     if lead.owner_id is None:
         # Nobody to remind or hand off from: the managers were told at once.
         return
@@ -762,5 +1059,6 @@ def _schedule_speed_to_lead(lead: Lead, contacts: _Contacts, now: dt.datetime) -
         rungs.append(("ladder-handoff", rooftop.handoff_after))
     rungs.append(("ladder-escalate", rooftop.manager_after))
     for kind, minutes in rungs:
-        job_schedule(kind=kind, due_at=now + dt.timedelta(minutes=minutes), now=now, lead=lead,
-                     key=f"{kind}:{lead.pk}")
+        job_schedule(
+            kind=kind, due_at=now + dt.timedelta(minutes=minutes), now=now, lead=lead, key=f"{kind}:{lead.pk}"
+        )

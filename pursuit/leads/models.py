@@ -28,7 +28,9 @@ class Customer(models.Model):
     region = models.CharField(max_length=64, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=64, blank=True)
-    time_zone = models.CharField(max_length=64, blank=True, help_text="Derived from the address, else the phone")
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text="Derived from the address, else the phone"
+    )
     created_at = models.DateTimeField()
     # A customer merged into another keeps its row (so old references and history stay
     # readable) and points at the survivor.
@@ -64,7 +66,9 @@ class CustomerPhone(models.Model):
     # Denormalised so that duplicate matching is one indexed lookup per rooftop.
     rooftop = models.ForeignKey(Rooftop, on_delete=models.CASCADE, related_name="+")
     number = models.CharField(max_length=40, help_text="E.164 when verified, else as written")
-    verified = models.BooleanField(default=False, help_text="A valid number (E.164); unverified never matches alone")
+    verified = models.BooleanField(
+        default=False, help_text="A valid number (E.164); unverified never matches alone"
+    )
     # What duplicate matching compares: the E.164 number, or the digits of an unverified one
     # (so "393-999-3922" and "(393) 999 3922" are the same written number).
     match_key = models.CharField(max_length=40, db_index=False)
@@ -73,7 +77,9 @@ class CustomerPhone(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["rooftop", "match_key"])]
-        constraints = [models.UniqueConstraint(fields=["customer", "match_key"], name="phone_once_per_customer")]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "match_key"], name="phone_once_per_customer")
+        ]
 
     def __str__(self) -> str:
         return self.number if self.verified else f"{self.number} (unverified)"
@@ -86,7 +92,9 @@ class CustomerEmail(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["rooftop", "address"])]
-        constraints = [models.UniqueConstraint(fields=["customer", "address"], name="email_once_per_customer")]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "address"], name="email_once_per_customer")
+        ]
 
     def __str__(self) -> str:
         return self.address
@@ -112,15 +120,23 @@ class Lead(models.Model):
 
     rooftop = models.ForeignKey(Rooftop, on_delete=models.PROTECT, related_name="leads")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="leads")
-    source = models.ForeignKey("intake.LeadSource", null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="leads")
-    payload = models.ForeignKey("intake.Payload", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="leads", help_text="The raw payload this lead came from")
+    source = models.ForeignKey(
+        "intake.LeadSource", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    payload = models.ForeignKey(
+        "intake.Payload",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        help_text="The raw payload this lead came from",
+    )
     type = models.CharField(max_length=10, choices=Type.choices, default=Type.INTERNET)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
     lost_reason = models.CharField(max_length=200, blank=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="leads")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
     comments = models.TextField(blank=True)
     timeframe = models.CharField(max_length=200, blank=True)
     provider = models.CharField(max_length=200, blank=True, help_text="Lead provider named in the payload")
@@ -145,8 +161,11 @@ class Lead(models.Model):
         constraints = [
             # The database itself refuses a second open lead for a customer, so two web
             # processes racing on the same inquiry cannot both create one.
-            models.UniqueConstraint(fields=["customer"], condition=Q(status__in=["new", "working", "appointment"]),
-                                    name="one_open_lead_per_customer"),
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=Q(status__in=["new", "working", "appointment"]),
+                name="one_open_lead_per_customer",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -170,7 +189,9 @@ class Vehicle(models.Model):
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="vehicles")
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.INTEREST)
-    condition = models.CharField(max_length=4, choices=[("new", "New"), ("used", "Used"), ("", "Unknown")], blank=True)
+    condition = models.CharField(
+        max_length=4, choices=[("new", "New"), ("used", "Used"), ("", "Unknown")], blank=True
+    )
     year = models.PositiveSmallIntegerField(null=True, blank=True)
     make = models.CharField(max_length=60, blank=True)
     model = models.CharField(max_length=100, blank=True)
@@ -207,8 +228,9 @@ class LeadEvent(models.Model):
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=24, choices=Kind.choices)
     at = models.DateTimeField()
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     text = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
 

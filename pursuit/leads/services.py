@@ -33,10 +33,16 @@ class LeadError(ValueError):
 
 
 def _locked(lead: Lead) -> Lead:
-    return Lead.objects.select_for_update(of=("self",)).select_related("customer", "rooftop", "owner").get(pk=lead.pk)
+    return (
+        Lead.objects.select_for_update(of=("self",))
+        .select_related("customer", "rooftop", "owner")
+        .get(pk=lead.pk)
+    )
 
 
-def attempt_log(*, lead: Lead, user: User, channel: str, outcome: str, now: dt.datetime, note: str = "") -> LeadEvent:
+def attempt_log(
+    *, lead: Lead, user: User, channel: str, outcome: str, now: dt.datetime, note: str = ""
+) -> LeadEvent:
     """A person tried to reach the customer. The first one is the lead's response time (the
     automatic answer never counts) and stops the speed-to-lead ladder."""
     if channel not in ATTEMPT_CHANNELS:
@@ -56,9 +62,14 @@ def attempt_log(*, lead: Lead, user: User, channel: str, outcome: str, now: dt.d
         if changed:
             lead.save(update_fields=changed)
         text = f"{ATTEMPT_CHANNELS[channel]}: {ATTEMPT_OUTCOMES[outcome]}"
-        return LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.ATTEMPT, at=now, actor=user,
-                                        text=f"{text}. {note}".strip() if note else text,
-                                        data={"channel": channel, "outcome": outcome, "note": note})
+        return LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.ATTEMPT,
+            at=now,
+            actor=user,
+            text=f"{text}. {note}".strip() if note else text,
+            data={"channel": channel, "outcome": outcome, "note": note},
+        )
 
 
 def note_add(*, lead: Lead, user: User, text: str, now: dt.datetime) -> LeadEvent:
@@ -68,7 +79,9 @@ def note_add(*, lead: Lead, user: User, text: str, now: dt.datetime) -> LeadEven
     return LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.NOTE, at=now, actor=user, text=text)
 
 
-def lead_status_change(*, lead: Lead, user: User | None, status: str, now: dt.datetime, reason: str = "") -> Lead:
+def lead_status_change(
+    *, lead: Lead, user: User | None, status: str, now: dt.datetime, reason: str = ""
+) -> Lead:
     """Move a lead to `status`. Closing it (sold, lost, closed) stops its pending timed work."""
     if status not in Lead.Status.values:
         raise LeadError(f"unknown status {status!r}")
@@ -85,7 +98,9 @@ def lead_status_change(*, lead: Lead, user: User | None, status: str, now: dt.da
             lead.closed_at = now
             lead.lost_reason = reason[:200] if status == Lead.Status.LOST else lead.lost_reason
             fields += ["closed_at", "lost_reason"]
-            Job.objects.filter(lead=lead, status=Job.Status.PENDING).update(status=Job.Status.CANCELLED, done_at=now)
+            Job.objects.filter(lead=lead, status=Job.Status.PENDING).update(
+                status=Job.Status.CANCELLED, done_at=now
+            )
         elif before not in Lead.OPEN_STATUSES:
             lead.closed_at, fields = None, [*fields, "closed_at"]
         try:
@@ -93,15 +108,27 @@ def lead_status_change(*, lead: Lead, user: User | None, status: str, now: dt.da
                 lead.save(update_fields=fields)
         except IntegrityError:
             raise LeadError("this customer already has an open lead: work that one instead") from None
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.STATUS, at=now, actor=user,
-                                 text=f"{Lead.Status(before).label} → {lead.get_status_display()}"
-                                 + (f": {reason}" if reason else ""),
-                                 data={"from": before, "to": status, "reason": reason})
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.STATUS,
+            at=now,
+            actor=user,
+            text=f"{Lead.Status(before).label} → {lead.get_status_display()}"
+            + (f": {reason}" if reason else ""),
+            data={"from": before, "to": status, "reason": reason},
+        )
         return lead
 
 
-def lead_reassign(*, lead: Lead, owner: User, now: dt.datetime, by: User | None = None, why: str = "",
-                  kind: str = LeadEvent.Kind.ASSIGNED) -> Lead:
+def lead_reassign(
+    *,
+    lead: Lead,
+    owner: User,
+    now: dt.datetime,
+    by: User | None = None,
+    why: str = "",
+    kind: str = LeadEvent.Kind.ASSIGNED,
+) -> Lead:
     """Give the lead to `owner`, record it and tell them."""
     if owner.rooftop_id != lead.rooftop_id:
         raise LeadError(f"{owner.display_name} does not work at {lead.rooftop}")
@@ -114,10 +141,21 @@ def lead_reassign(*, lead: Lead, owner: User, now: dt.datetime, by: User | None 
         lead.flags = [f for f in lead.flags if f != "unassigned"]
         lead.save(update_fields=["owner", "assigned_at", "flags"])
         text = f"Assigned to {owner.display_name}" + (f" (was {before.display_name})" if before else "")
-        LeadEvent.objects.create(lead=lead, kind=kind, at=now, actor=by, text=text + (f": {why}" if why else ""),
-                                 data={"owner": owner.pk, "previous": before.pk if before else None, "why": why})
-        notify(user=owner, lead=lead, kind="assigned", now=now, text=f"{lead.customer} is now yours" +
-               (f": {why}" if why else ""))
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=kind,
+            at=now,
+            actor=by,
+            text=text + (f": {why}" if why else ""),
+            data={"owner": owner.pk, "previous": before.pk if before else None, "why": why},
+        )
+        notify(
+            user=owner,
+            lead=lead,
+            kind="assigned",
+            now=now,
+            text=f"{lead.customer} is now yours" + (f": {why}" if why else ""),
+        )
         return lead
 
 
@@ -141,19 +179,38 @@ def customer_merge(*, keep: Customer, merge: Customer, now: dt.datetime, by: Use
         text = f"Customer {merge} (#{merge.pk}) merged into {keep} (#{keep.pk})"
         for lead in Lead.objects.filter(customer=merge).order_by("pk"):
             if lead.is_open and keep_open is not None:
-                Job.objects.filter(lead=lead, status=Job.Status.PENDING).update(status=Job.Status.CANCELLED,
-                                                                                done_at=now)
-                Lead.objects.filter(pk=lead.pk).update(status=Lead.Status.CLOSED, closed_at=now,
-                                                       lost_reason=f"merged into lead {keep_open.pk}")
-                LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.STATUS, at=now, actor=by,
-                                         text=f"Closed: duplicate of lead {keep_open.pk}",
-                                         data={"from": lead.status, "to": "closed", "merged_into": keep_open.pk})
+                Job.objects.filter(lead=lead, status=Job.Status.PENDING).update(
+                    status=Job.Status.CANCELLED, done_at=now
+                )
+                Lead.objects.filter(pk=lead.pk).update(
+                    status=Lead.Status.CLOSED, closed_at=now, lost_reason=f"merged into lead {keep_open.pk}"
+                )
+                LeadEvent.objects.create(
+                    lead=lead,
+                    kind=LeadEvent.Kind.STATUS,
+                    at=now,
+                    actor=by,
+                    text=f"Closed: duplicate of lead {keep_open.pk}",
+                    data={"from": lead.status, "to": "closed", "merged_into": keep_open.pk},
+                )
             Lead.objects.filter(pk=lead.pk).update(customer=keep)
-            LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.MERGED, at=now, actor=by, text=text,
-                                     data={"keep": keep.pk, "merged": merge.pk})
+            LeadEvent.objects.create(
+                lead=lead,
+                kind=LeadEvent.Kind.MERGED,
+                at=now,
+                actor=by,
+                text=text,
+                data={"keep": keep.pk, "merged": merge.pk},
+            )
         if keep_open is not None:
-            LeadEvent.objects.create(lead=keep_open, kind=LeadEvent.Kind.MERGED, at=now, actor=by, text=text,
-                                     data={"keep": keep.pk, "merged": merge.pk})
+            LeadEvent.objects.create(
+                lead=keep_open,
+                kind=LeadEvent.Kind.MERGED,
+                at=now,
+                actor=by,
+                text=text,
+                data={"keep": keep.pk, "merged": merge.pk},
+            )
         have_emails = set(keep.emails.values_list("address", flat=True))
         for email in merge.emails.all():
             if email.address in have_emails:
@@ -166,9 +223,23 @@ def customer_merge(*, keep: Customer, merge: Customer, now: dt.datetime, by: Use
                 phone.delete()
             else:
                 CustomerPhone.objects.filter(pk=phone.pk).update(customer=keep)
-        blanks = [f for f in ("first_name", "middle_name", "last_name", "preferred_contact", "street", "apartment",
-                              "city", "region", "postal_code", "country", "time_zone")
-                  if not getattr(keep, f) and getattr(merge, f)]
+        blanks = [
+            f
+            for f in (
+                "first_name",
+                "middle_name",
+                "last_name",
+                "preferred_contact",
+                "street",
+                "apartment",
+                "city",
+                "region",
+                "postal_code",
+                "country",
+                "time_zone",
+            )
+            if not getattr(keep, f) and getattr(merge, f)
+        ]
         for field in blanks:
             setattr(keep, field, getattr(merge, field))
         if blanks:
@@ -198,10 +269,19 @@ def ladder_remind_run(job: Job, *, now: dt.datetime) -> None:
         lead = _untouched(job)
         if lead is None or lead.owner is None:
             return
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.REMINDER, at=now,
-                                 text=f"{lead.owner.display_name} reminded: no attempt after {_waited(lead, now)}")
-        notify(user=lead.owner, lead=lead, kind="reminder", now=now,
-               text=f"Call {lead.customer} now: waiting {_waited(lead, now)} with no attempt")
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.REMINDER,
+            at=now,
+            text=f"{lead.owner.display_name} reminded: no attempt after {_waited(lead, now)}",
+        )
+        notify(
+            user=lead.owner,
+            lead=lead,
+            kind="reminder",
+            now=now,
+            text=f"Call {lead.customer} now: waiting {_waited(lead, now)} with no attempt",
+        )
 
 
 def ladder_handoff_run(job: Job, *, now: dt.datetime) -> None:
@@ -212,14 +292,30 @@ def ladder_handoff_run(job: Job, *, now: dt.datetime) -> None:
         previous = lead.owner
         owner = handoff_choose(lead=lead, now=now)
         if owner is None:
-            LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.HANDED_OFF, at=now,
-                                     text="Not handed off: no other agent is on duty", data={"owner": None})
+            LeadEvent.objects.create(
+                lead=lead,
+                kind=LeadEvent.Kind.HANDED_OFF,
+                at=now,
+                text="Not handed off: no other agent is on duty",
+                data={"owner": None},
+            )
             return
-        lead_reassign(lead=lead, owner=owner, now=now, kind=LeadEvent.Kind.HANDED_OFF,
-                      why=f"no attempt after {_waited(lead, now)}")
+        lead_reassign(
+            lead=lead,
+            owner=owner,
+            now=now,
+            kind=LeadEvent.Kind.HANDED_OFF,
+            why=f"no attempt after {_waited(lead, now)}",
+        )
         if previous is not None:
-            notify(user=previous, lead=lead, kind="handed-off", now=now, email=False,
-                   text=f"{lead.customer} was handed to {owner.display_name}: no attempt after {_waited(lead, now)}")
+            notify(
+                user=previous,
+                lead=lead,
+                kind="handed-off",
+                now=now,
+                email=False,
+                text=f"{lead.customer} was handed to {owner.display_name}: no attempt after {_waited(lead, now)}",
+            )
 
 
 def ladder_escalate_run(job: Job, *, now: dt.datetime) -> None:
@@ -227,12 +323,22 @@ def ladder_escalate_run(job: Job, *, now: dt.datetime) -> None:
         lead = _untouched(job)
         if lead is None:
             return
-        managers = list(User.objects.filter(rooftop=lead.rooftop, role__in=(Role.MANAGER, Role.ADMIN),
-                                            is_active=True))
+        managers = list(
+            User.objects.filter(rooftop=lead.rooftop, role__in=(Role.MANAGER, Role.ADMIN), is_active=True)
+        )
         owner = lead.owner.display_name if lead.owner else "nobody"
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.ESCALATED, at=now,
-                                 text=f"Managers told: no attempt after {_waited(lead, now)} (owner: {owner})",
-                                 data={"managers": [m.pk for m in managers]})
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.ESCALATED,
+            at=now,
+            text=f"Managers told: no attempt after {_waited(lead, now)} (owner: {owner})",
+            data={"managers": [m.pk for m in managers]},
+        )
         for manager in managers:
-            notify(user=manager, lead=lead, kind="escalated", now=now,
-                   text=f"{lead.customer}: no attempt after {_waited(lead, now)} (owner: {owner})")
+            notify(
+                user=manager,
+                lead=lead,
+                kind="escalated",
+                now=now,
+                text=f"{lead.customer}: no attempt after {_waited(lead, now)} (owner: {owner})",
+            )

@@ -31,7 +31,9 @@ def email_settings(url: str) -> dict:
         return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
     parts = urlparse(url)
     if parts.scheme not in ("smtp", "smtps"):
-        raise ImproperlyConfigured(f"EMAIL_URL must be outbox, console, smtp://... or smtps://..., not {url!r}")
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must be outbox, console, smtp://... or smtps://..., not {url!r}"
+        )
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     return {
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",

@@ -12,8 +12,15 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 def default_business_hours() -> dict:
     weekday = [["09:00", "20:00"]]
-    return {"mon": weekday, "tue": weekday, "wed": weekday, "thu": weekday, "fri": weekday,
-            "sat": [["09:00", "18:00"]], "sun": []}
+    return {
+        "mon": weekday,
+        "tue": weekday,
+        "wed": weekday,
+        "thu": weekday,
+        "fri": weekday,
+        "sat": [["09:00", "18:00"]],
+        "sun": [],
+    }
 
 
 def validate_time_zone(value: str) -> None:
@@ -49,7 +56,9 @@ class Rooftop(models.Model):
     group = models.ForeignKey(DealerGroup, on_delete=models.PROTECT, related_name="rooftops")
     name = models.CharField(max_length=200)
     time_zone = models.CharField(max_length=64, default="America/Chicago", validators=[validate_time_zone])
-    country = models.CharField(max_length=2, default="US", help_text="ISO country code: default region for phones")
+    country = models.CharField(
+        max_length=2, default="US", help_text="ISO country code: default region for phones"
+    )
     phone = models.CharField(max_length=32, blank=True)
     email = models.EmailField(help_text="Sender address of automatic emails to customers")
     website = models.URLField(blank=True)
@@ -60,7 +69,9 @@ class Rooftop(models.Model):
     business_hours = models.JSONField(default=default_business_hours, validators=[validate_business_hours])
     # The speed-to-lead ladder: minutes after arrival with no human attempt.
     remind_owner_after = models.PositiveIntegerField(default=2, help_text="minutes: remind the owner")
-    handoff_after = models.PositiveIntegerField(default=5, help_text="minutes: hand to the next on-duty agent")
+    handoff_after = models.PositiveIntegerField(
+        default=5, help_text="minutes: hand to the next on-duty agent"
+    )
     handoff_enabled = models.BooleanField(default=True)
     manager_after = models.PositiveIntegerField(default=15, help_text="minutes: tell the managers")
 
@@ -76,7 +87,9 @@ class Rooftop(models.Model):
 
     @property
     def postal_address(self) -> str:
-        return ", ".join(p for p in (self.street, self.city, f"{self.region} {self.postal_code}".strip()) if p)
+        return ", ".join(
+            p for p in (self.street, self.city, f"{self.region} {self.postal_code}".strip()) if p
+        )
 
 
 class Holiday(models.Model):
@@ -103,7 +116,9 @@ class Role(models.TextChoices):
 
 class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.BDC_AGENT)
-    rooftop = models.ForeignKey(Rooftop, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
+    rooftop = models.ForeignKey(
+        Rooftop, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
     direct_line = models.CharField(max_length=32, blank=True)
     on_duty = models.BooleanField(default=True, help_text="Takes new leads in round robin")
 
@@ -124,7 +139,9 @@ class Team(models.Model):
     rooftop = models.ForeignKey(Rooftop, on_delete=models.CASCADE, related_name="teams")
     name = models.CharField(max_length=100)
     members = models.ManyToManyField(User, related_name="teams", blank=True)
-    last_assigned = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_assigned = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         unique_together = [("rooftop", "name")]

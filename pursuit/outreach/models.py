@@ -47,7 +47,9 @@ class OutboundEmail(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
-    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="emails")
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="emails"
+    )
     kind = models.CharField(max_length=30)
     to = models.CharField(max_length=254)
     from_email = models.CharField(max_length=300)

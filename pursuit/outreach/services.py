@@ -52,15 +52,25 @@ def merge_fields(lead: Lead) -> dict:
     customer, owner, rooftop = lead.customer, lead.owner, lead.rooftop
     vehicle = next((v for v in lead.vehicles.all() if v.role == "interest"), None)
     return {
-        "customer": {"first_name": customer.first_name, "last_name": customer.last_name,
-                     "full_name": customer.full_name},
+        "customer": {
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "full_name": customer.full_name,
+        },
         "vehicle": str(vehicle) if vehicle else "",
-        "owner": {"name": owner.display_name if owner else rooftop.name,
-                  "first_name": (owner.first_name or owner.display_name) if owner else "",
-                  "phone": phone_display(owner.direct_line if owner and owner.direct_line else rooftop.phone),
-                  "email": owner.email if owner else rooftop.email},
-        "rooftop": {"name": rooftop.name, "phone": phone_display(rooftop.phone), "email": rooftop.email,
-                    "website": rooftop.website, "address": rooftop.postal_address},
+        "owner": {
+            "name": owner.display_name if owner else rooftop.name,
+            "first_name": (owner.first_name or owner.display_name) if owner else "",
+            "phone": phone_display(owner.direct_line if owner and owner.direct_line else rooftop.phone),
+            "email": owner.email if owner else rooftop.email,
+        },
+        "rooftop": {
+            "name": rooftop.name,
+            "phone": phone_display(rooftop.phone),
+            "email": rooftop.email,
+            "website": rooftop.website,
+            "address": rooftop.postal_address,
+        },
     }
 
 
@@ -78,11 +88,18 @@ def template_render(source: str, fields: dict, *, strict: bool = False) -> str:
 
 def template_check(source: str) -> None:
     """Raise `TemplateProblem` if `source` does not render with sample merge fields."""
-    sample = {"customer": {"first_name": "Ann", "last_name": "Lee", "full_name": "Ann Lee"},
-              "vehicle": "2024 Honda Accord", "owner": {"name": "Sam Seller", "first_name": "Sam",
-                                                        "phone": "555", "email": "s@example.com"},
-              "rooftop": {"name": "Demo Motors", "phone": "555", "email": "d@example.com", "website": "",
-                          "address": "1 Main St"}}
+    sample = {
+        "customer": {"first_name": "Ann", "last_name": "Lee", "full_name": "Ann Lee"},
+        "vehicle": "2024 Honda Accord",
+        "owner": {"name": "Sam Seller", "first_name": "Sam", "phone": "555", "email": "s@example.com"},
+        "rooftop": {
+            "name": "Demo Motors",
+            "phone": "555",
+            "email": "d@example.com",
+            "website": "",
+            "address": "1 Main St",
+        },
+    }
     template_render(source, sample, strict=True)
 
 
@@ -90,29 +107,61 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2] or "pursuit.invalid"
 
 
-def _send(*, lead: Lead | None, kind: str, to: str, subject: str, body: str, from_email: str,
-          reply_to: list[str], message_id: str, now: dt.datetime) -> OutboundEmail | None:
+def _send(
+    *,
+    lead: Lead | None,
+    kind: str,
+    to: str,
+    subject: str,
+    body: str,
+    from_email: str,
+    reply_to: list[str],
+    message_id: str,
+    now: dt.datetime,
+) -> OutboundEmail | None:
     """Send once per Message-ID (see the module docstring). Returns the new record, or None when
     the message had already been sent."""
     if OutboundEmail.objects.filter(message_id=message_id, status=OutboundEmail.Status.SENT).exists():
         return None
-    message = EmailMessage(subject=subject, body=body, from_email=from_email, to=[to], reply_to=reply_to,
-                           headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"
-                                    if kind == "auto-response" else "auto-notified"})
-    record = {"lead": lead, "kind": kind, "to": to, "from_email": from_email, "subject": subject[:300],
-              "body": body, "sent_at": now}
+    message = EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=from_email,
+        to=[to],
+        reply_to=reply_to,
+        headers={
+            "Message-ID": message_id,
+            "Auto-Submitted": "auto-generated" if kind == "auto-response" else "auto-notified",
+        },
+    )
+    record = {
+        "lead": lead,
+        "kind": kind,
+        "to": to,
+        "from_email": from_email,
+        "subject": subject[:300],
+        "body": body,
+        "sent_at": now,
+    }
     try:
         get_connection(fail_silently=False).send_messages([message])
     except smtplib.SMTPRecipientsRefused as exc:
-        OutboundEmail.objects.update_or_create(message_id=message_id, defaults=record | {
-            "status": OutboundEmail.Status.FAILED, "error": f"refused: {exc.recipients}"[:2000]})
+        OutboundEmail.objects.update_or_create(
+            message_id=message_id,
+            defaults=record
+            | {"status": OutboundEmail.Status.FAILED, "error": f"refused: {exc.recipients}"[:2000]},
+        )
         raise PermanentError(f"the mail server refused {to}") from exc
     except (smtplib.SMTPException, OSError) as exc:
-        OutboundEmail.objects.update_or_create(message_id=message_id, defaults=record | {
-            "status": OutboundEmail.Status.FAILED, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        OutboundEmail.objects.update_or_create(
+            message_id=message_id,
+            defaults=record
+            | {"status": OutboundEmail.Status.FAILED, "error": f"{type(exc).__name__}: {exc}"[:2000]},
+        )
         raise
-    sent, _ = OutboundEmail.objects.update_or_create(message_id=message_id, defaults=record | {
-        "status": OutboundEmail.Status.SENT, "error": ""})
+    sent, _ = OutboundEmail.objects.update_or_create(
+        message_id=message_id, defaults=record | {"status": OutboundEmail.Status.SENT, "error": ""}
+    )
     return sent
 
 
@@ -151,41 +200,80 @@ def auto_response_run(job: Job, *, now: dt.datetime) -> None:
     lead = Lead.objects.select_related("customer", "rooftop", "owner").get(pk=job.lead_id)
     to = lead.customer.emails.order_by("id").values_list("address", flat=True).first()
     if not lead.is_open or not to:
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED, at=now,
-                                 text="No automatic answer: " + ("the lead is closed" if to else "no email address"))
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED,
+            at=now,
+            text="No automatic answer: " + ("the lead is closed" if to else "no email address"),
+        )
         return
     message_id = f"<auto-response.{lead.pk}@{_domain(lead.rooftop.email)}>"
     subject, body, sender, reply_to, problem = auto_response_compose(lead)
-    sent = _send(lead=lead, kind="auto-response", to=to, subject=subject, body=body, from_email=sender,
-                 reply_to=reply_to, message_id=message_id, now=now)
+    sent = _send(
+        lead=lead,
+        kind="auto-response",
+        to=to,
+        subject=subject,
+        body=body,
+        from_email=sender,
+        reply_to=reply_to,
+        message_id=message_id,
+        now=now,
+    )
     if sent is None:
         return
     with transaction.atomic():
         Lead.objects.filter(pk=lead.pk, auto_response_at__isnull=True).update(auto_response_at=now)
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.AUTO_RESPONSE, at=now,
-                                 text=f"Automatic answer emailed to {to}: {subject}"
-                                 + (f" (note: {problem})" if problem else ""),
-                                 data={"email": sent.pk, "message_id": message_id, "problem": problem})
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.AUTO_RESPONSE,
+            at=now,
+            text=f"Automatic answer emailed to {to}: {subject}" + (f" (note: {problem})" if problem else ""),
+            data={"email": sent.pk, "message_id": message_id, "problem": problem},
+        )
 
 
 def auto_response_failed(job: Job, *, now: dt.datetime, error: str) -> None:
     """The automatic answer could not be sent, for good: say so on the lead and tell its owner,
     who must now answer the customer personally."""
     lead = Lead.objects.select_related("owner", "customer").get(pk=job.lead_id)
-    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED, at=now,
-                             text=f"The automatic answer could not be sent: {error}", data={"error": error})
+    LeadEvent.objects.create(
+        lead=lead,
+        kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED,
+        at=now,
+        text=f"The automatic answer could not be sent: {error}",
+        data={"error": error},
+    )
     if lead.owner is not None:
-        notify(user=lead.owner, lead=lead, kind="auto-response-failed", now=now, email=False,
-               text=f"{lead.customer} did not get the automatic answer: answer them yourself")
+        notify(
+            user=lead.owner,
+            lead=lead,
+            kind="auto-response-failed",
+            now=now,
+            email=False,
+            text=f"{lead.customer} did not get the automatic answer: answer them yourself",
+        )
 
 
 def notification_email_run(job: Job, *, now: dt.datetime) -> None:
     """The worker's handler for "notify-email" jobs: a notification to a member of staff."""
-    note = Notification.objects.select_related("user", "lead__rooftop").filter(pk=job.data.get("notification")).first()
+    note = (
+        Notification.objects.select_related("user", "lead__rooftop")
+        .filter(pk=job.data.get("notification"))
+        .first()
+    )
     if note is None or not note.user.email or not note.user.is_active:
         return
     link = f"{settings.BASE_URL}/leads/{note.lead_id}/" if note.lead_id else settings.BASE_URL
     domain = _domain(note.lead.rooftop.email) if note.lead_id else _domain(settings.DEFAULT_FROM_EMAIL)
-    _send(lead=note.lead, kind=f"notify-{note.kind}", to=note.user.email, subject=f"[Pursuit] {note.text}"[:300],
-          body=f"{note.text}\n\n{link}\n", from_email=formataddr(("Pursuit", settings.DEFAULT_FROM_EMAIL)),
-          reply_to=[], message_id=f"<notification.{note.pk}@{domain}>", now=now)
+    _send(
+        lead=note.lead,
+        kind=f"notify-{note.kind}",
+        to=note.user.email,
+        subject=f"[Pursuit] {note.text}"[:300],
+        body=f"{note.text}\n\n{link}\n",
+        from_email=formataddr(("Pursuit", settings.DEFAULT_FROM_EMAIL)),
+        reply_to=[],
+        message_id=f"<notification.{note.pk}@{domain}>",
+        now=now,
+    )

@@ -23,7 +23,9 @@ class Job(models.Model):
 
     kind = models.CharField(max_length=30)
     key = models.CharField(max_length=120, null=True, blank=True, unique=True)
-    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
     data = models.JSONField(default=dict, blank=True)
     due_at = models.DateTimeField()
     # Among due jobs, lower runs first: the customer's first answer goes before staff emails.
@@ -42,7 +44,9 @@ class Job(models.Model):
             # its size is the backlog of pending work, not the history of done rows.
             models.Index(fields=["due_at"], condition=Q(status="pending"), name="job_pending_due_idx"),
             # Serves the reclaim of rows whose worker died: claimed rows with claimed_until < now.
-            models.Index(fields=["claimed_until"], condition=Q(status="claimed"), name="job_claimed_lease_idx"),
+            models.Index(
+                fields=["claimed_until"], condition=Q(status="claimed"), name="job_claimed_lease_idx"
+            ),
             models.Index(fields=["lead", "kind"]),
         ]
 

@@ -50,8 +50,13 @@ ON_FAILURE: dict[str, str] = {
 }
 
 # Delay before each retry; after the last one the job is marked failed.
-BACKOFF = (dt.timedelta(seconds=30), dt.timedelta(minutes=2), dt.timedelta(minutes=10),
-           dt.timedelta(hours=1), dt.timedelta(hours=6))
+BACKOFF = (
+    dt.timedelta(seconds=30),
+    dt.timedelta(minutes=2),
+    dt.timedelta(minutes=10),
+    dt.timedelta(hours=1),
+    dt.timedelta(hours=6),
+)
 
 
 class PermanentError(Exception):
@@ -62,13 +67,28 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def job_schedule(*, kind: str, due_at: dt.datetime, now: dt.datetime, lead=None, key: str | None = None,
-                 data: dict | None = None, priority: int = 10) -> Job:
+def job_schedule(
+    *,
+    kind: str,
+    due_at: dt.datetime,
+    now: dt.datetime,
+    lead=None,
+    key: str | None = None,
+    data: dict | None = None,
+    priority: int = 10,
+) -> Job:
     """Schedule `kind` to run at or after `due_at`. With a `key`, scheduling the same work twice
     returns the existing row instead of making a second one (the key is unique)."""
     if kind not in HANDLERS:
         raise ValueError(f"no handler for job kind {kind!r}")
-    fields = {"kind": kind, "due_at": due_at, "priority": priority, "lead": lead, "data": data or {}, "created_at": now}
+    fields = {
+        "kind": kind,
+        "due_at": due_at,
+        "priority": priority,
+        "lead": lead,
+        "data": data or {},
+        "created_at": now,
+    }
     if key is None:
         return Job.objects.create(**fields)
     try:
@@ -89,12 +109,20 @@ def notify(*, user, text: str, kind: str, now: dt.datetime, lead=None, email: bo
     """Tell a member of staff something: in the app at once, and by email from the worker."""
     note = Notification.objects.create(user=user, lead=lead, kind=kind, text=text[:500], created_at=now)
     if email and user.email:
-        job_schedule(kind="notify-email", due_at=now, now=now, lead=lead, key=f"notify-email:{note.pk}",
-                     data={"notification": note.pk})
+        job_schedule(
+            kind="notify-email",
+            due_at=now,
+            now=now,
+            lead=lead,
+            key=f"notify-email:{note.pk}",
+            data={"notification": note.pk},
+        )
     return note
 
 
-def jobs_claim(*, now: dt.datetime, worker: str, limit: int = 10, lease_seconds: int | None = None) -> list[Job]:
+def jobs_claim(
+    *, now: dt.datetime, worker: str, limit: int = 10, lease_seconds: int | None = None
+) -> list[Job]:
     """Claim up to `limit` due jobs for `worker` (see the locking rules above)."""
     lease = dt.timedelta(seconds=lease_seconds or settings.PURSUIT_WORKER_LEASE_SECONDS)
     due = Q(status=Job.Status.PENDING, due_at__lte=now) | Q(status=Job.Status.CLAIMED, claimed_until__lt=now)
@@ -124,8 +152,14 @@ def job_run(job: Job, *, now: dt.datetime) -> bool:
         handler(job, now=now)
     except Exception as exc:  # one bad row must never stop the worker
         permanent = isinstance(exc, PermanentError) or job.attempts > len(BACKOFF)
-        log.warning("job %s (%s) failed on attempt %s: %s", job.pk, job.kind, job.attempts, exc,
-                    exc_info=not isinstance(exc, PermanentError))
+        log.warning(
+            "job %s (%s) failed on attempt %s: %s",
+            job.pk,
+            job.kind,
+            job.attempts,
+            exc,
+            exc_info=not isinstance(exc, PermanentError),
+        )
         update = {"last_error": f"{type(exc).__name__}: {exc}"[:2000], "claimed_until": None}
         if permanent:
             update.update(status=Job.Status.FAILED, done_at=now)
@@ -133,7 +167,9 @@ def job_run(job: Job, *, now: dt.datetime) -> bool:
             update.update(status=Job.Status.PENDING, due_at=now + BACKOFF[job.attempts - 1])
         # Only the worker holding the claim may record it (a slow worker whose lease expired
         # and was re-claimed must not overwrite the new claim).
-        held = Job.objects.filter(pk=job.pk, claimed_by=job.claimed_by, status=Job.Status.CLAIMED).update(**update)
+        held = Job.objects.filter(pk=job.pk, claimed_by=job.claimed_by, status=Job.Status.CLAIMED).update(
+            **update
+        )
         if held and permanent and job.kind in ON_FAILURE:
             try:
                 import_string(ON_FAILURE[job.kind])(job, now=now, error=update["last_error"])
@@ -146,8 +182,13 @@ def job_run(job: Job, *, now: dt.datetime) -> bool:
     return True
 
 
-def run_due_once(*, now: dt.datetime, worker: str | None = None, limit: int = 10,
-                 clock: Callable[[], dt.datetime] | None = None) -> int:
+def run_due_once(
+    *,
+    now: dt.datetime,
+    worker: str | None = None,
+    limit: int = 10,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> int:
     """Claim and run the jobs due at `now`. Returns how many were run. The worker command calls
     this in a loop, passing `clock` so each job records the time it really ran; tests call it
     with a moved clock."""

@@ -32,8 +32,12 @@ def test_adf_lead_is_created_then_recognised(post, bdc_team):
     assert body == {"lead": body["lead"], "customer": body["customer"], "matched": False, "status": "created"}
     again = post("intake/adf", adf("Ann", "Lee", "ann@example.com", vehicle="2025 Honda Pilot"))
     assert again.status_code == 201
-    assert again.json() == {"lead": body["lead"], "customer": body["customer"], "matched": True,
-                            "status": "re-inquiry"}
+    assert again.json() == {
+        "lead": body["lead"],
+        "customer": body["customer"],
+        "matched": True,
+        "status": "re-inquiry",
+    }
     lead = Lead.objects.get(pk=body["lead"])
     assert lead.source.name == "Cars.com" and lead.payload.channel == "adf-http"
 
@@ -77,9 +81,11 @@ def test_external_entities_are_refused_and_never_read(post):
 
 
 def test_entity_expansion_bomb_is_refused(post):
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE adf [<!ENTITY a "aaaaaaaaaa">'
-            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
-            b"<adf><prospect><customer><contact><name>&c;</name></contact></customer></prospect></adf>")
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE adf [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+        b"<adf><prospect><customer><contact><name>&c;</name></contact></customer></prospect></adf>"
+    )
     response = post("intake/adf", bomb)
     assert response.status_code == 422 and "entit" in response.json()["error"].lower()
 
@@ -104,13 +110,24 @@ def test_email_endpoint_takes_a_raw_message(post, bdc_team):
 
 
 def test_json_lead_endpoint(post, bdc_team):
-    body = {"full_name": "Ann B Lee", "emails": ["ann@example.com"], "type": "internet",
-            "vehicles": [{"year": 2024, "make": "Honda", "model": "Civic"}], "external_id": "w-1"}
+    body = {
+        "full_name": "Ann B Lee",
+        "emails": ["ann@example.com"],
+        "type": "internet",
+        "vehicles": [{"year": 2024, "make": "Honda", "model": "Civic"}],
+        "external_id": "w-1",
+    }
     response = post("leads", json.dumps(body).encode(), "application/json")
     assert response.status_code == 201
     lead = Lead.objects.get(pk=response.json()["lead"])
-    assert (lead.customer.first_name, lead.customer.middle_name, lead.customer.last_name) == ("Ann", "B", "Lee")
-    bad = post("leads", json.dumps({"emails": ["x@example.com"], "color": "red"}).encode(), "application/json")
+    assert (lead.customer.first_name, lead.customer.middle_name, lead.customer.last_name) == (
+        "Ann",
+        "B",
+        "Lee",
+    )
+    bad = post(
+        "leads", json.dumps({"emails": ["x@example.com"], "color": "red"}).encode(), "application/json"
+    )
     assert bad.status_code == 422
     assert "color" in bad.json()["error"]
 

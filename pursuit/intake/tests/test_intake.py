@@ -19,19 +19,28 @@ from pursuit.work.models import Job, Notification
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/adf-corpus is not here")
 
 
-def adf(first: str, last: str, email: str = "", phone: str = "", vehicle: str = "2024 Honda Civic",
-        status: str = "new", lead_id: str = "") -> bytes:
+def adf(
+    first: str,
+    last: str,
+    email: str = "",
+    phone: str = "",
+    vehicle: str = "2024 Honda Civic",
+    status: str = "new",
+    lead_id: str = "",
+) -> bytes:
     year, make, model = vehicle.split(" ", 2)
     contact = f'<name part="first">{first}</name><name part="last">{last}</name>'
     contact += f"<email>{email}</email>" if email else ""
     contact += f'<phone type="cellphone">{phone}</phone>' if phone else ""
     ident = f'<id source="Cars.com">{lead_id}</id>' if lead_id else ""
-    return (f'<?xml version="1.0"?><?adf version="1.0"?><adf><prospect status="{status}">{ident}'
-            f"<requestdate>2026-03-10T09:00:00-06:00</requestdate>"
-            f'<vehicle interest="buy" status="new"><year>{year}</year><make>{make}</make><model>{model}</model>'
-            f"</vehicle><customer><contact>{contact}</contact></customer>"
-            f"<vendor><vendorname>Lakeside Honda</vendorname></vendor>"
-            f"<provider><name>Cars.com</name></provider></prospect></adf>").encode()
+    return (
+        f'<?xml version="1.0"?><?adf version="1.0"?><adf><prospect status="{status}">{ident}'
+        f"<requestdate>2026-03-10T09:00:00-06:00</requestdate>"
+        f'<vehicle interest="buy" status="new"><year>{year}</year><make>{make}</make><model>{model}</model>'
+        f"</vehicle><customer><contact>{contact}</contact></customer>"
+        f"<vendor><vendorname>Lakeside Honda</vendorname></vendor>"
+        f"<provider><name>Cars.com</name></provider></prospect></adf>"
+    ).encode()
 
 
 def receive(rooftop, content: bytes, now=T0, channel="adf-http", **kw):
@@ -42,11 +51,23 @@ def receive(rooftop, content: bytes, now=T0, channel="adf-http", **kw):
 
 
 ACCEPTED = {
-    "activix-1.xml": ("Test", "Activix 2", ["test@activix.ca"], [("+14382881008", True)], "2020 Volvo XC90 R-Design"),
+    "activix-1.xml": (
+        "Test",
+        "Activix 2",
+        ["test@activix.ca"],
+        [("+14382881008", True)],
+        "2020 Volvo XC90 R-Design",
+    ),
     "adfbuilder-2.xml": ("New", "Guy", [], [("(555)-444-3333", False)], None),
     "approvalgenie-1.xml": ("John", "Test01292019", ["testemail@domain.com"], None, "2023 Hyundai i30"),
     "blinkreply-1.xml": ("Sarah", "M", [], [], "2024 Elantra Hybrid"),
-    "cargurus-redacted-1.xml": (None, None, ["redacted@example.com"], [("+15195550100", True)], "2016 RAM 2500"),
+    "cargurus-redacted-1.xml": (
+        None,
+        None,
+        ["redacted@example.com"],
+        [("+15195550100", True)],
+        "2016 RAM 2500",
+    ),
     "fetchauto-1.xml": ("Test", "user", ["test@fetchauto.ca"], [("+17785554474", True)], None),
     "rustadf-2.xml": ("Jane", "Doe", ["jane@example.com"], None, "2024 Honda Civic"),
     "seorylie-4.xml": ("Jane", "Smith", ["jane.smith@example.com"], None, "2024 Honda Accord"),
@@ -93,7 +114,8 @@ def test_the_whole_corpus_goes_through_intake_as_expected(rooftop, bdc_team):
     seorylie2 = Lead.objects.get(pk=outcomes["seorylie-2.xml"][0].lead)
     assert seorylie2.customer.city == "Springfield" and seorylie2.customer.apartment == "Unit 2B"
     assert ["AutoTrader.com", "AT-12345-2024"] in [pair[-2:] for pair in seorylie2.external_ids] or any(
-        "AT-12345-2024" in pair for pair in seorylie2.external_ids)
+        "AT-12345-2024" in pair for pair in seorylie2.external_ids
+    )
 
     # rustadf-1 and sendadf-1: one customer (same full name, same written number), a re-inquiry.
     rust, send = outcomes["rustadf-1.xml"][0], outcomes["sendadf-1.xml"][0]
@@ -129,16 +151,26 @@ def test_phones_are_e164_with_the_rooftops_country_and_emails_normalised(rooftop
     _, [result] = receive(rooftop, adf("Ann", "Lee", " Ann.Lee@Example.COM ", "(312) 266-1234"))
     customer = Customer.objects.get(pk=result.customer)
     assert list(customer.emails.values_list("address", flat=True)) == ["ann.lee@example.com"]
-    assert list(customer.phones.values_list("number", "verified", "type")) == [("+13122661234", True, "mobile")]
+    assert list(customer.phones.values_list("number", "verified", "type")) == [
+        ("+13122661234", True, "mobile")
+    ]
     assert customer.time_zone == "America/Chicago"  # from the phone, no address given
 
 
 def test_same_email_attaches_to_the_customer_and_records_a_reinquiry(rooftop, bdc_team, agent):
     _, [first] = receive(rooftop, adf("Ann", "Lee", "ann@example.com"))
     jobs = Job.objects.count()
-    _, [again] = receive(rooftop, adf("Annie", "Lee", "ANN@example.com", vehicle="2025 Honda Pilot"),
-                         now=T0 + dt.timedelta(hours=3))
-    assert again.as_api() == {"lead": first.lead, "customer": first.customer, "matched": True, "status": "re-inquiry"}
+    _, [again] = receive(
+        rooftop,
+        adf("Annie", "Lee", "ANN@example.com", vehicle="2025 Honda Pilot"),
+        now=T0 + dt.timedelta(hours=3),
+    )
+    assert again.as_api() == {
+        "lead": first.lead,
+        "customer": first.customer,
+        "matched": True,
+        "status": "re-inquiry",
+    }
     assert Lead.objects.count() == 1 and Customer.objects.count() == 1
     assert Job.objects.count() == jobs + 1  # only the owner's notification email, no second round
     lead = Lead.objects.get()
@@ -165,7 +197,9 @@ def test_provider_resend_is_recorded_without_announcing_it(rooftop, bdc_team):
     _, [flagged] = receive(rooftop, adf("Ann", "Lee", "ann@example.com", status="resend"))
     assert resent.lead == flagged.lead == first.lead and resent.resent and flagged.resent
     lead = Lead.objects.get()
-    assert lead.events.filter(kind="resent").count() == 2 and not lead.events.filter(kind="re-inquiry").exists()
+    assert (
+        lead.events.filter(kind="resent").count() == 2 and not lead.events.filter(kind="re-inquiry").exists()
+    )
     assert not Notification.objects.filter(kind="re-inquiry").exists()
 
 
@@ -189,13 +223,17 @@ def test_returning_customer_gets_a_new_lead_and_their_previous_owner(rooftop, bd
 
 
 def test_round_robin_among_on_duty_team_members(rooftop, bdc_team, agent, agent2, consultant):
-    owners = [Lead.objects.get(pk=receive(rooftop, adf(f"P{i}", "X", f"p{i}@example.com"))[1][0].lead).owner
-              for i in range(4)]
+    owners = [
+        Lead.objects.get(pk=receive(rooftop, adf(f"P{i}", "X", f"p{i}@example.com"))[1][0].lead).owner
+        for i in range(4)
+    ]
     assert owners == [agent, agent2, agent, agent2]
     agent2.on_duty = False
     agent2.save()
-    owners = [Lead.objects.get(pk=receive(rooftop, adf(f"Q{i}", "X", f"q{i}@example.com"))[1][0].lead).owner
-              for i in range(2)]
+    owners = [
+        Lead.objects.get(pk=receive(rooftop, adf(f"Q{i}", "X", f"q{i}@example.com"))[1][0].lead).owner
+        for i in range(2)
+    ]
     assert owners == [agent, agent]
     lead = Lead.objects.order_by("-id").first()
     assigned = lead.events.get(kind="assigned")
@@ -211,8 +249,9 @@ def test_no_one_on_duty_flags_the_lead_and_tells_the_managers(rooftop, manager):
     assert Notification.objects.filter(user=manager, kind="unassigned").exists()
     # The customer still gets the automatic answer; there is no ladder without an owner.
     assert list(Job.objects.filter(lead=lead).values_list("kind", flat=True).order_by("kind")) == [
-        "auto-response", "notify-email"] or set(Job.objects.filter(lead=lead).values_list("kind", flat=True)) == {
-        "auto-response"}
+        "auto-response",
+        "notify-email",
+    ] or set(Job.objects.filter(lead=lead).values_list("kind", flat=True)) == {"auto-response"}
 
 
 def test_no_rule_falls_back_to_the_least_busy_salesperson(rooftop, agent, consultant):
@@ -244,7 +283,9 @@ def test_without_an_email_there_is_no_automatic_answer_and_it_says_so(rooftop, b
 def test_imports_are_historical_unless_fresh(rooftop, bdc_team):
     payload, [result] = receive(rooftop, adf("Ann", "Lee", "ann@example.com"), channel="import-xml")
     assert not Job.objects.filter(lead_id=result.lead).exclude(kind="notify-email").exists()
-    payload2, [result2] = receive(rooftop, adf("Bo", "Chen", "bo@example.com"), channel="import-xml", fresh=True)
+    payload2, [result2] = receive(
+        rooftop, adf("Bo", "Chen", "bo@example.com"), channel="import-xml", fresh=True
+    )
     assert Job.objects.filter(lead_id=result2.lead, kind="auto-response").exists()
 
 
@@ -252,17 +293,28 @@ def test_imports_are_historical_unless_fresh(rooftop, bdc_team):
 
 
 def test_json_lead_and_its_errors(rooftop, bdc_team):
-    body = {"first_name": "Ann", "last_name": "Lee", "emails": ["ann@example.com"], "type": "phone",
-            "phones": [{"number": "312-266-1234", "type": "mobile"}], "text_opt_in": True,
-            "vehicles": [{"year": 2024, "make": "Honda", "model": "CR-V", "condition": "new"}]}
+    body = {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "emails": ["ann@example.com"],
+        "type": "phone",
+        "phones": [{"number": "312-266-1234", "type": "mobile"}],
+        "text_opt_in": True,
+        "vehicles": [{"year": 2024, "make": "Honda", "model": "CR-V", "condition": "new"}],
+    }
     _, [result] = receive(rooftop, json.dumps(body).encode(), channel="json-api")
     lead = Lead.objects.get(pk=result.lead)
     assert lead.type == "phone" and str(lead.vehicles.get()) == "2024 Honda CR-V"
     consents = lead.events.get(kind="arrived").data["consents"]
     assert consents == [{"channel": "text", "granted": True, "evidence": "text_opt_in: True"}]
     with pytest.raises(PayloadError, match="vehicles.0.year"):
-        receive(rooftop, json.dumps({"first_name": "X", "emails": ["x@example.com"],
-                                     "vehicles": [{"year": "soon"}]}).encode(), channel="json-api")
+        receive(
+            rooftop,
+            json.dumps(
+                {"first_name": "X", "emails": ["x@example.com"], "vehicles": [{"year": "soon"}]}
+            ).encode(),
+            channel="json-api",
+        )
     with pytest.raises(PayloadError, match="not JSON"):
         receive(rooftop, b"{nope", channel="json-api")
     assert Payload.objects.filter(status="failed").count() == 2
@@ -274,11 +326,13 @@ def test_email_channel(rooftop, bdc_team):
 
 
 def test_csv_import_keeps_bad_rows_as_their_own_failed_payloads(rooftop, bdc_team):
-    content = ("first_name,last_name,email,phone,vehicle_year,vehicle_make,vehicle_model\n"
-               "Ann,Lee,ann@example.com,312-266-1234,2024,Honda,Civic\n"
-               "Bo,,,,2024,Honda,Civic\n"
-               "Ann,Lee,ann@example.com,,2025,Honda,Pilot\n"
-               "Cy,Dee,cy@example.com,,abc,Honda,Civic\n").encode()
+    content = (
+        b"first_name,last_name,email,phone,vehicle_year,vehicle_make,vehicle_model\n"
+        b"Ann,Lee,ann@example.com,312-266-1234,2024,Honda,Civic\n"
+        b"Bo,,,,2024,Honda,Civic\n"
+        b"Ann,Lee,ann@example.com,,2025,Honda,Pilot\n"
+        b"Cy,Dee,cy@example.com,,abc,Honda,Civic\n"
+    )
     payload = payload_store(rooftop=rooftop, channel="import-csv", content=content, now=T0, name="leads.csv")
     seen = []
     counts = csv_import(payload=payload, now=T0, batch=2, progress=seen.append)
@@ -324,14 +378,16 @@ def test_a_user_of_another_role_is_not_assigned(rooftop, bdc_team, manager):
 @pytest.mark.parametrize("batch", [1, 3, 100])
 def test_csv_import_dedupes_the_same_whatever_the_chunk_size(rooftop, bdc_team, batch):
     receive(rooftop, adf("Old", "Customer", "old@example.com"), channel="import-xml")
-    content = ("first_name,last_name,email,phone,vehicle_year,vehicle_make,vehicle_model\n"
-               "Ann,Lee,ann@example.com,312-266-1234,2024,Honda,Civic\n"
-               "Ann,Lee,ann.work@example.com,(312) 266-1234,2025,Honda,Pilot\n"
-               "Bo,Chen,bo@example.com,,2024,Honda,Accord\n"
-               "Old,Customer,old@example.com,,2023,Honda,Fit\n"
-               "Ann,Lee,ann@example.com,,2024,Honda,Civic\n"
-               "Cy,Dee,cy@example.com,555-123-4567,2024,Honda,HR-V\n"
-               "Di,Eve,di@example.com,555-123-4567,2024,Honda,HR-V\n").encode()
+    content = (
+        b"first_name,last_name,email,phone,vehicle_year,vehicle_make,vehicle_model\n"
+        b"Ann,Lee,ann@example.com,312-266-1234,2024,Honda,Civic\n"
+        b"Ann,Lee,ann.work@example.com,(312) 266-1234,2025,Honda,Pilot\n"
+        b"Bo,Chen,bo@example.com,,2024,Honda,Accord\n"
+        b"Old,Customer,old@example.com,,2023,Honda,Fit\n"
+        b"Ann,Lee,ann@example.com,,2024,Honda,Civic\n"
+        b"Cy,Dee,cy@example.com,555-123-4567,2024,Honda,HR-V\n"
+        b"Di,Eve,di@example.com,555-123-4567,2024,Honda,HR-V\n"
+    )
     payload = payload_store(rooftop=rooftop, channel="import-csv", content=content, now=T0, name="d.csv")
     counts = csv_import(payload=payload, now=T0, batch=batch)
     assert counts == {"created": 4, "re-inquiry": 3, "failed": 0}

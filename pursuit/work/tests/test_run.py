@@ -33,18 +33,29 @@ def _wait_for(url: str, timeout: float = 30) -> None:
 def test_run_serves_the_api_and_the_worker_answers_the_lead(rooftop, bdc_team, source_token, smtp_server):
     _, token = source_token
     port = free_port()
-    env = os.environ | {"DATABASE_URL": database_url(), "EMAIL_URL": f"smtp://127.0.0.1:{smtp_server.port}",
-                        "PURSUIT_WORKER_POLL_SECONDS": "0.05", "PURSUIT_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "pursuit.cli", "run", "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = os.environ | {
+        "DATABASE_URL": database_url(),
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_server.port}",
+        "PURSUIT_WORKER_POLL_SECONDS": "0.05",
+        "PURSUIT_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pursuit.cli", "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         _wait_for(f"http://127.0.0.1:{port}/login/")
         login = urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5)
         assert login.status == 200 and b"Password" in login.read()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/intake/adf",
-                                         data=adf("Ann", "Lee", "ann@example.com"), method="POST",
-                                         headers={"Authorization": f"Bearer {token}",
-                                                  "Content-Type": "application/xml"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/intake/adf",
+            data=adf("Ann", "Lee", "ann@example.com"),
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/xml"},
+        )
         started = time.monotonic()
         answer = urllib.request.urlopen(request, timeout=10)
         assert answer.status == 201

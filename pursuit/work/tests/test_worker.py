@@ -23,7 +23,7 @@ from pursuit.leads.models import Lead, LeadEvent
 from pursuit.leads.services import attempt_log
 from pursuit.outreach.models import OutboundEmail, ResponseTemplate
 from pursuit.work.models import Job, Notification
-from pursuit.work.services import BACKOFF, jobs_claim, job_run, run_due_once
+from pursuit.work.services import BACKOFF, job_run, jobs_claim, run_due_once
 
 MIN = dt.timedelta(minutes=1)
 
@@ -35,7 +35,9 @@ def locmem(settings):
 
 
 def new_lead(rooftop, first="Ann", last="Lee", email="ann@example.com", now=T0, **kw) -> Lead:
-    _, [result] = payload_receive(rooftop=rooftop, channel="adf-http", content=adf(first, last, email, **kw), now=now)
+    _, [result] = payload_receive(
+        rooftop=rooftop, channel="adf-http", content=adf(first, last, email, **kw), now=now
+    )
     return Lead.objects.select_related("owner").get(pk=result.lead)
 
 
@@ -79,8 +81,10 @@ def test_the_first_answer_is_not_held_for_business_hours(rooftop, bdc_team, locm
 
 def test_a_rooftop_template_with_merge_fields(rooftop, bdc_team, locmem):
     ResponseTemplate.objects.create(
-        rooftop=rooftop, subject="Re: {{ vehicle }} for {{ customer.first_name }}",
-        body="{{ owner.name }} / {{ owner.phone }} / {{ rooftop.name }} / {{ customer.nickname }}.")
+        rooftop=rooftop,
+        subject="Re: {{ vehicle }} for {{ customer.first_name }}",
+        body="{{ owner.name }} / {{ owner.phone }} / {{ rooftop.name }} / {{ customer.nickname }}.",
+    )
     new_lead(rooftop)
     run_until_idle(T0)
     answer = next(m for m in locmem if m.to == ["ann@example.com"])
@@ -88,10 +92,18 @@ def test_a_rooftop_template_with_merge_fields(rooftop, bdc_team, locmem):
     assert answer.body == "Alice Agent / (312) 555-0111 / Lakeside Honda / ."
 
 
-@pytest.mark.parametrize("escape", ["{{ ''.__class__.__mro__ }}", "{{ customer.__class__ }}",
-                                    "{{ customer.clear() }}", "{% for x in range(10**9) %}{% endfor %}x"])
+@pytest.mark.parametrize(
+    "escape",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ customer.__class__ }}",
+        "{{ customer.clear() }}",
+        "{% for x in range(10**9) %}{% endfor %}x",
+    ],
+)
 def test_a_template_cannot_leave_the_sandbox_and_the_customer_still_gets_an_answer(
-        rooftop, bdc_team, locmem, escape):
+    rooftop, bdc_team, locmem, escape
+):
     ResponseTemplate.objects.create(rooftop=rooftop, subject="Hello", body=escape)
     lead = new_lead(rooftop)
     run_until_idle(T0)
@@ -155,8 +167,11 @@ def test_logging_an_attempt_stops_the_ladder(rooftop, bdc_team, agent, manager, 
     assert lead.owner == agent and lead.status == "working"
     assert lead.first_attempt_at == T0 + 3 * MIN and lead.first_response_seconds() == 180
     assert "handed-off" not in kinds(lead) and "escalated" not in kinds(lead)
-    assert set(Job.objects.filter(lead=lead, kind__in=["ladder-handoff", "ladder-escalate"])
-               .values_list("status", flat=True)) == {"cancelled"}
+    assert set(
+        Job.objects.filter(lead=lead, kind__in=["ladder-handoff", "ladder-escalate"]).values_list(
+            "status", flat=True
+        )
+    ) == {"cancelled"}
 
 
 def test_an_attempt_while_a_rung_is_claimed_still_wins(rooftop, bdc_team, agent, manager):
@@ -188,8 +203,9 @@ def test_the_ladder_follows_the_rooftops_minutes(rooftop, bdc_team, manager):
     assert "escalated" in kinds(lead)
 
 
-def test_the_worker_command_runs_on_the_real_clock_moved_by_time_machine(rooftop, bdc_team, manager, locmem,
-                                                                         time_machine):
+def test_the_worker_command_runs_on_the_real_clock_moved_by_time_machine(
+    rooftop, bdc_team, manager, locmem, time_machine
+):
     time_machine.move_to(T0, tick=False)
     lead = new_lead(rooftop)
     call_command("worker", once=True)
@@ -235,7 +251,7 @@ def test_a_refused_address_fails_at_once_and_the_loop_goes_on(rooftop, bdc_team,
 
 
 def test_a_lease_that_ran_out_is_claimed_again_and_the_late_worker_cannot_overwrite(rooftop, bdc_team):
-    lead = new_lead(rooftop)
+    new_lead(rooftop)
     [first] = [j for j in jobs_claim(now=T0, worker="w1", limit=10) if j.kind == "auto-response"]
     assert not [j for j in jobs_claim(now=T0 + MIN, worker="w2", limit=10) if j.pk == first.pk]
     [again] = [j for j in jobs_claim(now=T0 + 3 * MIN, worker="w2", limit=10) if j.pk == first.pk]
@@ -262,9 +278,15 @@ def database_url() -> str:
 
 
 def _worker(smtp_port: int, name: str) -> subprocess.Popen:
-    env = os.environ | {"DATABASE_URL": database_url(), "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
-                        "PURSUIT_WORKER_POLL_SECONDS": "0.05", "PURSUIT_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "pursuit.cli", "worker", "--batch", "1", "--name", name], env=env)
+    env = os.environ | {
+        "DATABASE_URL": database_url(),
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "PURSUIT_WORKER_POLL_SECONDS": "0.05",
+        "PURSUIT_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "pursuit.cli", "worker", "--batch", "1", "--name", name], env=env
+    )
 
 
 def _wait_for_jobs(timeout: float = 60) -> None:

@@ -13,14 +13,21 @@ from pursuit.intake.services import IntakeError, csv_import, payload_process, pa
 from pursuit.lib import clock
 from pursuit.org.models import Rooftop
 
-CHANNELS = {".xml": Payload.Channel.IMPORT_XML, ".adf": Payload.Channel.IMPORT_XML,
-            ".eml": Payload.Channel.IMPORT_EML, ".csv": Payload.Channel.IMPORT_CSV}
+CHANNELS = {
+    ".xml": Payload.Channel.IMPORT_XML,
+    ".adf": Payload.Channel.IMPORT_XML,
+    ".eml": Payload.Channel.IMPORT_EML,
+    ".csv": Payload.Channel.IMPORT_CSV,
+}
 
 
 def rooftop_named(value: str | None) -> Rooftop:
     if value:
-        found = Rooftop.objects.filter(pk=int(value)).first() if value.isdigit() else \
-            Rooftop.objects.filter(name__iexact=value).first()
+        found = (
+            Rooftop.objects.filter(pk=int(value)).first()
+            if value.isdigit()
+            else Rooftop.objects.filter(name__iexact=value).first()
+        )
         if found is None:
             raise CommandError(f"no rooftop {value!r}")
         return found
@@ -37,9 +44,12 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+")
         parser.add_argument("--rooftop", help="Rooftop name or id (default: the first)")
         parser.add_argument("--source", help="Lead source name to file the leads under")
-        parser.add_argument("--fresh", action="store_true",
-                            help="Treat as new leads: send automatic answers and start the ladder "
-                                 "(default: historical, nothing is sent)")
+        parser.add_argument(
+            "--fresh",
+            action="store_true",
+            help="Treat as new leads: send automatic answers and start the ladder "
+            "(default: historical, nothing is sent)",
+        )
         parser.add_argument("--batch", type=int, default=500, help="CSV rows per transaction")
 
     def handle(self, *args, paths, rooftop=None, source=None, fresh=False, batch=500, verbosity=1, **options):
@@ -54,18 +64,29 @@ class Command(BaseCommand):
         failures: list[str] = []
         for path in files:
             channel = CHANNELS[path.suffix.lower()]
-            payload = payload_store(rooftop=roof, source=lead_source, channel=channel, content=path.read_bytes(),
-                                    now=clock.now(), name=str(path), content_type="text/csv" if
-                                    channel == Payload.Channel.IMPORT_CSV else "")
+            payload = payload_store(
+                rooftop=roof,
+                source=lead_source,
+                channel=channel,
+                content=path.read_bytes(),
+                now=clock.now(),
+                name=str(path),
+                content_type="text/csv" if channel == Payload.Channel.IMPORT_CSV else "",
+            )
             if channel == Payload.Channel.IMPORT_CSV:
                 rows = max(sum(1 for _ in path.open("rb")) - 1, 0)
-                with tqdm(total=rows, unit="lead", desc=path.name, disable=None if verbosity else True) as bar:
-                    counts = csv_import(payload=payload, now=clock.now(), fresh=fresh, batch=batch,
-                                        progress=bar.update)
+                with tqdm(
+                    total=rows, unit="lead", desc=path.name, disable=None if verbosity else True
+                ) as bar:
+                    counts = csv_import(
+                        payload=payload, now=clock.now(), fresh=fresh, batch=batch, progress=bar.update
+                    )
                 for key in totals:
                     totals[key] += counts[key]
                 if counts["failed"]:
-                    failures.append(f"{path}: {counts['failed']} rows failed (see failed payloads in the admin)")
+                    failures.append(
+                        f"{path}: {counts['failed']} rows failed (see failed payloads in the admin)"
+                    )
                 continue
             try:
                 results = payload_process(payload=payload, now=clock.now(), fresh=fresh)
@@ -75,8 +96,10 @@ class Command(BaseCommand):
                 continue
             for result in results:
                 totals[result.status] += 1
-        self.stdout.write(f"{len(files)} files: {totals['created']} leads created, "
-                          f"{totals['re-inquiry']} re-inquiries, {totals['failed']} failed")
+        self.stdout.write(
+            f"{len(files)} files: {totals['created']} leads created, "
+            f"{totals['re-inquiry']} re-inquiries, {totals['failed']} failed"
+        )
         for line in failures:
             self.stdout.write(f"  failed: {line}")
 

@@ -41,8 +41,10 @@ class Command(BaseCommand):
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         self.stdout.write(self.style.SUCCESS(f"\nPursuit is running at http://{shown}:{port}/"))
         self.stdout.write(f"  admin:  http://{shown}:{port}/admin/    API: http://{shown}:{port}/api/v1/docs")
-        self.stdout.write(f"  email:  {settings.EMAIL_BACKEND.rsplit('.', 1)[-1]}    database: "
-                          f"{settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}")
+        self.stdout.write(
+            f"  email:  {settings.EMAIL_BACKEND.rsplit('.', 1)[-1]}    database: "
+            f"{settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+        )
         self._print_logins()
         self.stdout.write("  worker: " + ("running" if worker else "not started (--no-worker)") + "\n")
         self.stdout.flush()

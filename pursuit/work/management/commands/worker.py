@@ -20,8 +20,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Run what is due now, then exit")
-        parser.add_argument("--poll", type=float, default=None,
-                            help="Seconds to wait when nothing is due (default PURSUIT_WORKER_POLL_SECONDS)")
+        parser.add_argument(
+            "--poll",
+            type=float,
+            default=None,
+            help="Seconds to wait when nothing is due (default PURSUIT_WORKER_POLL_SECONDS)",
+        )
         parser.add_argument("--batch", type=int, default=5, help="Jobs claimed at a time")
         parser.add_argument("--name", default="", help="Worker name in claimed rows (default host:pid)")
 
