@@ -33,6 +33,12 @@ def make_user(rooftop, username, role, **extra) -> User:
     )
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # Full-strength PBKDF2 on every persona is most of a test's time; tests need no strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def rooftop(db) -> Rooftop:
     group = DealerGroup.objects.create(name="Lakeside Auto Group")

@@ -111,15 +111,17 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"  # filled by `pursuit collectstatic`; WhiteNoise also serves app files
+STATIC_ROOT = DATA_DIR / "static"  # filled by `pursuit collectstatic` in a deployment
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Serve the apps' static files straight from the package, so nothing needs collecting first.
 WHITENOISE_USE_FINDERS = True
-STATIC_ROOT.mkdir(
-    parents=True, exist_ok=True
-)  # serve app static files without requiring collectstatic in development
+try:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start without it
+except OSError:
+    pass
 
 vars().update(email_settings(env_str("EMAIL_URL", "outbox")))
 DEFAULT_FROM_EMAIL = env_str("PURSUIT_FROM_EMAIL", "pursuit@localhost")

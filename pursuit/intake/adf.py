@@ -180,8 +180,9 @@ def _to_tree(text: str, warnings: list[str]) -> Element:
         else:
             warnings.append("the document uses namespace prefixes it never declares; they were ignored")
             return root
-    where = f" at line {line}" if line else ""
-    raise PayloadError(f"the XML is not well-formed: {problem}{where}", line=line)
+    # expat says "not well-formed (invalid token)"; PayloadError adds the line itself.
+    detail = problem.removeprefix("not well-formed").strip(" ()") or problem
+    raise PayloadError(f"the XML is not well-formed: {detail}", line=line)
 
 
 def _normalise_tags(root: Element) -> None:

@@ -175,6 +175,8 @@ def customer_merge(*, keep: Customer, merge: Customer, now: dt.datetime, by: Use
         merge = Customer.objects.select_for_update().get(pk=merge.pk)
         if merge.merged_into_id:
             raise LeadError(f"{merge} was already merged")
+        if keep.merged_into_id:
+            raise LeadError(f"{keep} was itself merged into another customer: keep that one instead")
         keep_open = Lead.objects.filter(customer=keep, status__in=Lead.OPEN_STATUSES).first()
         text = f"Customer {merge} (#{merge.pk}) merged into {keep} (#{keep.pk})"
         for lead in Lead.objects.filter(customer=merge).order_by("pk"):

@@ -34,6 +34,8 @@ def validate_business_hours(value: dict) -> None:
     if not isinstance(value, dict) or set(value) - set(WEEKDAYS):
         raise ValidationError("business hours: a mapping of mon..sun to lists of [open, close] times")
     for day, spans in value.items():
+        if not isinstance(spans, list):
+            raise ValidationError(f"business hours for {day}: a list of [open, close] pairs ([] when closed)")
         for span in spans:
             try:
                 opens, closes = (dt.time.fromisoformat(t) for t in span)

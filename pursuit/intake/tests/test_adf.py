@@ -446,7 +446,7 @@ def test_undeclared_prefix_is_recovered_with_a_warning():
 def test_not_well_formed_names_problem_and_line():
     with pytest.raises(PayloadError) as caught:
         adf.parse(b"<adf>\n<prospect>\n<customer>\n</prospect>\n</adf>")
-    assert caught.value.reason == "the XML is not well-formed: mismatched tag at line 4"
+    assert str(caught.value) == "the XML is not well-formed: mismatched tag (line 4)"
     assert caught.value.line == 4
 
 
