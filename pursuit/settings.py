@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "pursuit.leads",
     "pursuit.intake",
     "pursuit.outreach",
+    "pursuit.plans",
     "pursuit.work",
     "pursuit.api",
     "pursuit.web",

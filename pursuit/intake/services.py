@@ -34,6 +34,7 @@ from pursuit.leads.models import Customer, CustomerEmail, CustomerPhone, Lead, L
 from pursuit.lib.contacts import Phone, email_normalise, phone_normalise, phone_time_zone
 from pursuit.lib.zones import region_time_zone
 from pursuit.org.models import Role, Rooftop, User
+from pursuit.plans import services as plans
 from pursuit.work.services import job_schedule, notify
 
 log = logging.getLogger(__name__)
@@ -394,6 +395,7 @@ def _bulk_create_leads(payload: Payload, items: list, now: dt.datetime, fresh: b
     Lead.objects.bulk_create(leads)
     Vehicle.objects.bulk_create(vehicles)
     LeadEvent.objects.bulk_create(events)
+    plans.enrol_new_leads(leads=leads, now=now, fresh=fresh)
     if fresh:
         for lead, (_, _, contacts), (owner, why) in zip(leads, items, owners, strict=True):
             if owner is not None:
@@ -887,8 +889,11 @@ def lead_intake(
             lead_assign_new(lead=lead, now=now, returning=matched, announce=fresh)
         if fresh and lead.first_attempt_at is None:
             _schedule_speed_to_lead(lead, contacts, now)
+        # Every open lead is on a plan: the arrival plan for its type, or long-term follow-up
+        # for a historical import.
         if lead.flags:
             Lead.objects.filter(pk=lead.pk).update(flags=lead.flags)
+        plans.lead_plan_start(lead=lead, now=now, fresh=fresh)
         return IntakeResult(lead=lead.pk, customer=customer.pk, matched=matched, status="created")
 
 

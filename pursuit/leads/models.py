@@ -224,6 +224,8 @@ class LeadEvent(models.Model):
         STATUS = "status", "Status changed"
         MERGED = "merged", "Customers merged"
         FLAGGED = "flagged", "Needs attention"
+        PLAN = "plan", "Follow-up plan"
+        STEP = "step", "Plan step"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=24, choices=Kind.choices)

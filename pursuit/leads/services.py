@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from pursuit.intake.assignment import handoff_choose
 from pursuit.leads.models import Customer, CustomerEmail, CustomerPhone, Lead, LeadEvent
 from pursuit.org.models import Role, User
+from pursuit.plans import services as plans
 from pursuit.work.models import Job
 from pursuit.work.services import jobs_cancel, notify
 
@@ -62,7 +63,7 @@ def attempt_log(
         if changed:
             lead.save(update_fields=changed)
         text = f"{ATTEMPT_CHANNELS[channel]}: {ATTEMPT_OUTCOMES[outcome]}"
-        return LeadEvent.objects.create(
+        event = LeadEvent.objects.create(
             lead=lead,
             kind=LeadEvent.Kind.ATTEMPT,
             at=now,
@@ -70,6 +71,8 @@ def attempt_log(
             text=f"{text}. {note}".strip() if note else text,
             data={"channel": channel, "outcome": outcome, "note": note},
         )
+        plans.on_attempt(lead=lead, channel=channel, outcome=outcome, now=now, by=user)
+        return event
 
 
 def note_add(*, lead: Lead, user: User, text: str, now: dt.datetime) -> LeadEvent:
@@ -117,6 +120,7 @@ def lead_status_change(
             + (f": {reason}" if reason else ""),
             data={"from": before, "to": status, "reason": reason},
         )
+        plans.on_status(lead=lead, before=before, status=status, reason=reason, now=now, by=user)
         return lead
 
 

@@ -277,3 +277,53 @@ def notification_email_run(job: Job, *, now: dt.datetime) -> None:
         message_id=f"<notification.{note.pk}@{domain}>",
         now=now,
     )
+
+
+def plan_merge_fields(lead: Lead, incentive: dict | None = None) -> dict:
+    """The merge fields of plan templates: the first answer's, plus the trade-in and, for a
+    re-engagement, the incentive or price change that is the reason to write."""
+    trade = next((v for v in lead.vehicles.all() if v.role == "trade"), None)
+    return merge_fields(lead) | {"trade": str(trade) if trade else "", "incentive": incentive or {}}
+
+
+def plan_message_send(*, step, now: dt.datetime) -> str | None:
+    """Send an automatic plan step's email. Returns the address, or None if it had already
+    been sent (see the module docstring). Raises PermanentError when it cannot be sent."""
+    lead = step.lead
+    template = step.plan_step.template
+    if template is None:
+        raise PermanentError(f"the step {step.plan_step.name} has no template")
+    to = lead.customer.emails.order_by("id").values_list("address", flat=True).first()
+    if not to:
+        raise PermanentError("the customer has no email address")
+    fields = plan_merge_fields(lead)
+    try:
+        subject = " ".join(template_render(template.subject, fields).split())
+        body = template_render(template.body, fields)
+    except TemplateProblem as exc:
+        raise PermanentError(f"the template {template.name} does not render: {exc}") from exc
+    owner = fields["owner"]["name"]
+    sender = formataddr((owner, lead.rooftop.email or settings.DEFAULT_FROM_EMAIL))
+    reply_to = [lead.owner.email] if lead.owner and lead.owner.email else []
+    message_id = f"<step.{step.pk}@{_domain(lead.rooftop.email)}>"
+    sent = _send(
+        lead=lead,
+        kind=f"plan:{step.enrolment.version.plan.key}"[:30],
+        to=to,
+        subject=subject,
+        body=body,
+        from_email=sender,
+        reply_to=reply_to,
+        message_id=message_id,
+        now=now,
+    )
+    if sent is None:
+        return None
+    LeadEvent.objects.create(
+        lead=lead,
+        kind=LeadEvent.Kind.STEP,
+        at=now,
+        text=f"{step.plan_step.name}: emailed to {to}: {subject}",
+        data={"step": step.pk, "email": sent.pk, "message_id": message_id},
+    )
+    return to

@@ -120,29 +120,52 @@ def notify(*, user, text: str, kind: str, now: dt.datetime, lead=None, email: bo
     return note
 
 
-def jobs_claim(
-    *, now: dt.datetime, worker: str, limit: int = 10, lease_seconds: int | None = None
-) -> list[Job]:
-    """Claim up to `limit` due jobs for `worker` (see the locking rules above)."""
+def rows_claim(
+    model,
+    *,
+    due: Q,
+    order_by: tuple[str, ...],
+    now: dt.datetime,
+    worker: str,
+    limit: int,
+    lease_seconds: int | None = None,
+) -> list:
+    """Claim up to `limit` rows of `model` matching `due` for `worker` (see the locking rules
+    above). The model has status, claimed_until, claimed_by and attempts fields."""
     lease = dt.timedelta(seconds=lease_seconds or settings.PURSUIT_WORKER_LEASE_SECONDS)
-    due = Q(status=Job.Status.PENDING, due_at__lte=now) | Q(status=Job.Status.CLAIMED, claimed_until__lt=now)
     with transaction.atomic():
         ids = list(
-            Job.objects.select_for_update(skip_locked=True)
+            model.objects.select_for_update(skip_locked=True)
             .filter(due)
-            .order_by("priority", "due_at", "id")
+            .order_by(*order_by)
             .values_list("id", flat=True)[:limit]
         )
         if not ids:
             return []
-        jobs = list(Job.objects.filter(id__in=ids).filter(due))
-        for job in jobs:
-            job.status = Job.Status.CLAIMED
-            job.claimed_until = now + lease
-            job.claimed_by = worker
-            job.attempts += 1
-        Job.objects.bulk_update(jobs, ["status", "claimed_until", "claimed_by", "attempts"])
-    return jobs
+        rows = list(model.objects.filter(id__in=ids).filter(due))
+        for row in rows:
+            row.status = "claimed"
+            row.claimed_until = now + lease
+            row.claimed_by = worker
+            row.attempts += 1
+        model.objects.bulk_update(rows, ["status", "claimed_until", "claimed_by", "attempts"])
+    return rows
+
+
+def jobs_claim(
+    *, now: dt.datetime, worker: str, limit: int = 10, lease_seconds: int | None = None
+) -> list[Job]:
+    """Claim up to `limit` due jobs for `worker`."""
+    due = Q(status=Job.Status.PENDING, due_at__lte=now) | Q(status=Job.Status.CLAIMED, claimed_until__lt=now)
+    return rows_claim(
+        Job,
+        due=due,
+        order_by=("priority", "due_at", "id"),
+        now=now,
+        worker=worker,
+        limit=limit,
+        lease_seconds=lease_seconds,
+    )
 
 
 def job_run(job: Job, *, now: dt.datetime) -> bool:
@@ -192,7 +215,11 @@ def run_due_once(
     """Claim and run the jobs due at `now`. Returns how many were run. The worker command calls
     this in a loop, passing `clock` so each job records the time it really ran; tests call it
     with a moved clock."""
+    from pursuit.plans.services import steps_run_due
+
     jobs = jobs_claim(now=now, worker=worker or worker_name(), limit=limit)
     for job in jobs:
         job_run(job, now=clock() if clock else now)
-    return len(jobs)
+    # Automatic plan steps after the jobs: a first answer and a reminder come before follow-up.
+    steps = steps_run_due(now=now, worker=worker or worker_name(), limit=limit, clock=clock)
+    return len(jobs) + steps

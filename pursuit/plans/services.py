@@ -1,0 +1,565 @@
+"""Enrolling leads in plans, scheduling their steps, moving them between plans, and running the
+automatic steps.
+
+The guarantee: an open lead always has a next step. Enrolling materialises the plan's steps
+with their due times; the last step of a plan either repeats (long-term follow-up) or hands the
+lead to the plan named in `then`; closing a lead ends its plans. `coverage_gaps` lists any open
+lead without a pending step, and `lead_ensure_plan` repairs one.
+
+Locking: every change to a lead's plans locks the lead row first, so two processes (a person
+logging a call while the worker runs a step) take turns on one lead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from pursuit.leads.models import Lead, LeadEvent
+from pursuit.lib.hours import Hours, add_offset, next_open
+from pursuit.org.models import Rooftop, User
+from pursuit.plans.models import Enrolment, Plan, PlanStep, Step, Transition
+
+log = logging.getLogger(__name__)
+
+# The customer's own day for calls and texts until the compliance gate (issue 4) owns it.
+CUSTOMER_DAY = (dt.time(9, 0), dt.time(20, 0))
+
+
+class PlanError(ValueError):
+    """A plan change the data does not allow; the message says why."""
+
+
+# --------------------------------------------------------------------------- time
+
+
+def rooftop_hours(rooftop: Rooftop) -> Hours:
+    return Hours.build(
+        time_zone=rooftop.time_zone,
+        business_hours=rooftop.business_hours,
+        holidays=rooftop.holidays.values_list("date", flat=True),
+    )
+
+
+def _customer_day(zone_name: str) -> Hours:
+    day = [[CUSTOMER_DAY[0].isoformat("minutes"), CUSTOMER_DAY[1].isoformat("minutes")]]
+    return Hours.build(
+        time_zone=zone_name,
+        business_hours=dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), day),
+    )
+
+
+def in_window(at: dt.datetime, window: str, *, hours: Hours, customer_zone: str = "") -> dt.datetime:
+    """The first moment at or after `at` inside the step's window."""
+    if window == PlanStep.Window.ANY:
+        return at
+    moment = next_open(at, hours)
+    if window == PlanStep.Window.CUSTOMER_DAY and customer_zone:
+        # Both the rooftop's hours and the customer's day: alternate until both agree.
+        theirs = _customer_day(customer_zone)
+        for _ in range(60):
+            candidate = next_open(moment, theirs)
+            if candidate == moment:
+                break
+            moment = next_open(candidate, hours)
+    return moment
+
+
+@dataclass
+class Planned:
+    plan_step: PlanStep
+    due_at: dt.datetime
+
+
+def schedule_compute(
+    *, steps: list[PlanStep], start: dt.datetime, hours: Hours, customer_zone: str = ""
+) -> list[Planned]:
+    """When each step falls for a lead enrolled at `start`: offsets from enrolment or from the
+    previous step's due time, then moved into the step's window."""
+    planned: list[Planned] = []
+    previous = start
+    for step in steps:
+        base = start if step.counted_from == PlanStep.From.ENROLMENT else previous
+        due = in_window(
+            add_offset(base, step.amount, step.unit, hours),
+            step.window,
+            hours=hours,
+            customer_zone=customer_zone,
+        )
+        planned.append(Planned(step, due))
+        previous = due
+    return planned
+
+
+# --------------------------------------------------------------------------- enrolment
+
+
+def _assignee(lead: Lead, step: PlanStep, cache: dict | None = None) -> User | None:
+    """Who a task is for: the owner, or for a step meant for another role (a manager's call),
+    the first on-duty person of that role."""
+    if not step.role or (lead.owner and lead.owner.role == step.role):
+        return lead.owner
+    cache = {} if cache is None else cache
+    key = (lead.rooftop_id, step.role)
+    if key not in cache:
+        cache[key] = (
+            User.objects.filter(rooftop_id=lead.rooftop_id, role=step.role, is_active=True, on_duty=True)
+            .order_by("id")
+            .first()
+        )
+    return cache[key] or lead.owner
+
+
+def plan_for(*, rooftop: Rooftop, event: str, condition: str = "") -> Plan | None:
+    """The plan an event moves a lead to: the rule for this condition, else the event's rule."""
+    rules = {
+        t.condition: t.plan
+        for t in Transition.objects.filter(rooftop=rooftop, event=event).select_related("plan")
+    }
+    plan = rules.get(condition) or rules.get("")
+    return plan if plan is not None and plan.active else None
+
+
+def enrol(*, lead: Lead, plan: Plan, now: dt.datetime, reason: str = "", by: User | None = None) -> Enrolment:
+    """Put the lead on `plan` (its current version) from `now`. A primary plan replaces the
+    lead's primary plan: that one ends and its pending steps are cancelled."""
+    version = plan.current
+    if version is None or not version.steps.exists():
+        raise PlanError(f"the plan {plan.name} has no steps")
+    with transaction.atomic():
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("customer", "rooftop", "owner")
+            .get(pk=lead.pk)
+        )
+        if not lead.is_open and plan.key not in _plans_after_close(lead):
+            raise PlanError("the lead is closed")
+        primary = plan.kind == Plan.Kind.PRIMARY
+        if primary:
+            _end(lead, now, f"replaced by {plan.name}", primary=True)
+        else:
+            _end(lead, now, f"restarted: {reason}" if reason else "restarted", plan=plan)
+        enrolment = Enrolment.objects.create(
+            lead=lead, version=version, primary=primary, started_at=now, reason=reason[:200]
+        )
+        steps = list(version.steps.order_by("position"))
+        planned = schedule_compute(
+            steps=steps, start=now, hours=rooftop_hours(lead.rooftop), customer_zone=lead.customer.time_zone
+        )
+        Step.objects.bulk_create(
+            Step(
+                enrolment=enrolment,
+                lead=lead,
+                plan_step=p.plan_step,
+                action=p.plan_step.action,
+                channel=p.plan_step.channel,
+                due_at=p.due_at,
+                assignee=_assignee(lead, p.plan_step),
+            )
+            for p in planned
+        )
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.PLAN,
+            at=now,
+            actor=by,
+            text=f"Plan started: {plan.name}" + (f" ({reason})" if reason else ""),
+            data={"plan": plan.key, "version": version.number, "enrolment": enrolment.pk},
+        )
+        return enrolment
+
+
+def _plans_after_close(lead: Lead) -> set[str]:
+    """Plans a closed lead may still be on: after a sale, and after buying elsewhere."""
+    keys = set()
+    for event in ("sold", "bought-elsewhere"):
+        plan = plan_for(rooftop=lead.rooftop, event=event)
+        if plan is not None:
+            keys.add(plan.key)
+    return keys
+
+
+def _end(
+    lead: Lead, now: dt.datetime, reason: str, *, primary: bool | None = None, plan: Plan | None = None
+) -> int:
+    enrolments = Enrolment.objects.filter(lead=lead, status=Enrolment.Status.ACTIVE)
+    if primary is not None:
+        enrolments = enrolments.filter(primary=primary)
+    if plan is not None:
+        enrolments = enrolments.filter(version__plan=plan)
+    ids = list(enrolments.values_list("id", flat=True))
+    if not ids:
+        return 0
+    Step.objects.filter(enrolment_id__in=ids, status__in=Step.OPEN).update(
+        status=Step.Status.CANCELLED, done_at=now, outcome=reason[:200]
+    )
+    return Enrolment.objects.filter(id__in=ids).update(
+        status=Enrolment.Status.ENDED, ended_at=now, reason=reason[:200]
+    )
+
+
+def plans_stop(*, lead: Lead, now: dt.datetime, reason: str, by: User | None = None) -> None:
+    """End every plan of the lead (deceased, do not contact at all)."""
+    with transaction.atomic():
+        if _end(lead, now, reason):
+            LeadEvent.objects.create(
+                lead=lead,
+                kind=LeadEvent.Kind.PLAN,
+                at=now,
+                actor=by,
+                text=f"Follow-up stopped: {reason}",
+                data={"stopped": reason},
+            )
+
+
+def lead_event(
+    *, lead: Lead, event: str, now: dt.datetime, condition: str = "", by: User | None = None
+) -> Enrolment | None:
+    """Something happened to the lead: move it to the plan the rooftop maps this event to, if
+    any. Events with no mapping keep the lead where it is."""
+    plan = plan_for(rooftop=lead.rooftop, event=event, condition=condition)
+    if plan is None:
+        return None
+    reason = event + (f": {condition}" if condition else "")
+    return enrol(lead=lead, plan=plan, now=now, reason=reason, by=by)
+
+
+def lead_plan_start(*, lead: Lead, now: dt.datetime, fresh: bool = True) -> Enrolment | None:
+    """A new lead's plan: the arrival plan for its type; a historical import goes to long-term
+    follow-up (its first days are long past)."""
+    if fresh:
+        plan = plan_for(rooftop=lead.rooftop, event="arrived", condition=lead.type)
+    else:
+        plan = plan_for(rooftop=lead.rooftop, event="plan-finished")
+    if plan is None:
+        return None
+    return enrol(lead=lead, plan=plan, now=now, reason="arrived" if fresh else "imported")
+
+
+def enrol_new_leads(*, leads: list[Lead], now: dt.datetime, fresh: bool) -> int:
+    """`lead_plan_start` for many new leads at once (imports): the schedule is computed once per
+    customer time zone, and enrolments, steps and events are written in bulk."""
+    if not leads:
+        return 0
+    rooftop = leads[0].rooftop
+    event, condition = ("arrived", "") if fresh else ("plan-finished", "")
+    by_plan: dict[int, tuple[Plan, list[Lead]]] = {}
+    for lead in leads:
+        plan = plan_for(rooftop=rooftop, event=event, condition=lead.type if fresh else condition)
+        if plan is not None:
+            by_plan.setdefault(plan.pk, (plan, []))[1].append(lead)
+    hours = rooftop_hours(rooftop)
+    count = 0
+    for plan, members in by_plan.values():
+        version = plan.current
+        steps = list(version.steps.order_by("position")) if version else []
+        if not steps:
+            continue
+        primary = plan.kind == Plan.Kind.PRIMARY
+        enrolments = Enrolment.objects.bulk_create(
+            Enrolment(
+                lead=lead,
+                version=version,
+                primary=primary,
+                started_at=now,
+                reason="arrived" if fresh else "imported",
+            )
+            for lead in members
+        )
+        schedules: dict[str, list[Planned]] = {}
+        people: dict = {}
+        rows, events = [], []
+        for lead, enrolment in zip(members, enrolments, strict=True):
+            zone = lead.customer.time_zone
+            if zone not in schedules:
+                schedules[zone] = schedule_compute(steps=steps, start=now, hours=hours, customer_zone=zone)
+            rows += [
+                Step(
+                    enrolment=enrolment,
+                    lead=lead,
+                    plan_step=p.plan_step,
+                    action=p.plan_step.action,
+                    channel=p.plan_step.channel,
+                    due_at=p.due_at,
+                    assignee=_assignee(lead, p.plan_step, people),
+                )
+                for p in schedules[zone]
+            ]
+            events.append(
+                LeadEvent(
+                    lead=lead,
+                    kind=LeadEvent.Kind.PLAN,
+                    at=now,
+                    text=f"Plan started: {plan.name}",
+                    data={"plan": plan.key, "version": version.number, "enrolment": enrolment.pk},
+                )
+            )
+        Step.objects.bulk_create(rows, batch_size=2000)
+        LeadEvent.objects.bulk_create(events)
+        count += len(members)
+    return count
+
+
+def lead_ensure_plan(*, lead: Lead, now: dt.datetime) -> Enrolment | None:
+    """Give an open lead with no pending step a plan: the arrival plan for its type if it never
+    had one, else long-term follow-up. The repair behind the no-cracks guarantee."""
+    if not lead.is_open or Step.objects.filter(lead=lead, status__in=Step.OPEN).exists():
+        return None
+    had_plan = Enrolment.objects.filter(lead=lead).exists()
+    plan = (
+        plan_for(rooftop=lead.rooftop, event="plan-finished")
+        if had_plan
+        else plan_for(rooftop=lead.rooftop, event="arrived", condition=lead.type)
+    )
+    if plan is None:
+        return None
+    return enrol(lead=lead, plan=plan, now=now, reason="no next step" if had_plan else "arrived")
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _follow_on(step: Step, now: dt.datetime) -> None:
+    """After a step ends: repeat it, or when it was the plan's last, move to `then`."""
+    enrolment = step.enrolment
+    lead = step.lead
+    plan_step = step.plan_step
+    if enrolment.status != Enrolment.Status.ACTIVE:
+        return
+    if plan_step.repeat:
+        hours = rooftop_hours(lead.rooftop)
+        due = in_window(
+            add_offset(max(step.due_at, now), plan_step.amount or 30, plan_step.unit, hours),
+            plan_step.window,
+            hours=hours,
+            customer_zone=lead.customer.time_zone,
+        )
+        Step.objects.get_or_create(
+            enrolment=enrolment,
+            plan_step=plan_step,
+            occurrence=step.occurrence + 1,
+            defaults={
+                "lead": lead,
+                "action": plan_step.action,
+                "channel": plan_step.channel,
+                "due_at": due,
+                "assignee": _assignee(lead, plan_step),
+            },
+        )
+        return
+    if Step.objects.filter(enrolment=enrolment, status__in=Step.OPEN).exists():
+        return
+    Enrolment.objects.filter(pk=enrolment.pk).update(
+        status=Enrolment.Status.ENDED, ended_at=now, reason="finished"
+    )
+    plan = enrolment.version.plan
+    if lead.is_open and enrolment.primary:
+        following = (
+            Plan.objects.filter(rooftop=lead.rooftop, key=plan.then, active=True).first()
+            if plan.then
+            else plan_for(rooftop=lead.rooftop, event="plan-finished")
+        )
+        if following is not None and following.pk != plan.pk:
+            enrol(lead=lead, plan=following, now=now, reason=f"{plan.name} finished")
+
+
+def step_finish(
+    *, step: Step, now: dt.datetime, status: str = Step.Status.DONE, outcome: str = "", by: User | None = None
+) -> Step:
+    """Close a step (done or skipped) and let the plan choose what follows."""
+    with transaction.atomic():
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("customer", "rooftop", "owner")
+            .get(pk=step.lead_id)
+        )
+        step = Step.objects.select_related("enrolment__version__plan", "plan_step").get(pk=step.pk)
+        if step.status not in Step.OPEN:
+            return step
+        step.status, step.done_at, step.outcome = status, now, outcome[:200]
+        step.save(update_fields=["status", "done_at", "outcome"])
+        step.lead = lead
+        _follow_on(step, now)
+        return step
+
+
+def next_step(lead: Lead) -> Step | None:
+    return (
+        Step.objects.filter(lead=lead, status__in=Step.OPEN)
+        .select_related("plan_step")
+        .order_by("due_at", "id")
+        .first()
+    )
+
+
+def coverage_gaps(*, rooftop: Rooftop | None = None):
+    """Open leads with no pending step: the list that must always be empty."""
+    pending = Step.objects.filter(lead=OuterRef("pk"), status__in=Step.OPEN)
+    leads = Lead.objects.filter(status__in=Lead.OPEN_STATUSES).exclude(Exists(pending))
+    return leads.filter(rooftop=rooftop) if rooftop is not None else leads
+
+
+# --------------------------------------------------------------------------- automatic steps (worker)
+
+
+def step_skip_reason(step: Step, lead: Lead) -> str:
+    """Why this step should not happen for this lead now, or "" (its `skip_if` conditions,
+    read at the moment the step would happen)."""
+    customer = lead.customer
+    started = step.enrolment.started_at
+    for condition in step.plan_step.skip_if or []:
+        if condition == "replied" and lead.first_reply_at and lead.first_reply_at >= started:
+            return "the customer replied"
+        if condition == "appointment-set" and lead.status == Lead.Status.APPOINTMENT:
+            return "an appointment is set"
+        if (
+            condition == "talked"
+            and LeadEvent.objects.filter(
+                lead=lead, kind=LeadEvent.Kind.ATTEMPT, at__gte=started, data__outcome="talked"
+            ).exists()
+        ):
+            return "someone talked with the customer"
+        if condition == "no-email" and not customer.emails.exists():
+            return "no email address"
+        if condition == "no-phone" and not customer.phones.exists():
+            return "no phone number"
+        if condition == "no-mobile" and not customer.phones.filter(type="mobile").exists():
+            return "no mobile number"
+    return ""
+
+
+def steps_claim(*, now: dt.datetime, worker: str, limit: int = 10) -> list[Step]:
+    from django.db.models import Q
+
+    from pursuit.work.services import rows_claim
+
+    due = Q(status=Step.Status.PENDING, action=PlanStep.Action.SEND, due_at__lte=now) | Q(
+        status=Step.Status.CLAIMED, claimed_until__lt=now
+    )
+    return rows_claim(Step, due=due, order_by=("due_at", "id"), now=now, worker=worker, limit=limit)
+
+
+def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None) -> int:
+    """Claim and run due automatic steps; one failing step never stops the others."""
+    from pursuit.work.services import BACKOFF, PermanentError
+
+    steps = steps_claim(now=now, worker=worker, limit=limit)
+    for step in steps:
+        at = clock() if clock else now
+        try:
+            step_send(step, now=at)
+        except Exception as exc:
+            log.warning("step %s failed on attempt %s: %s", step.pk, step.attempts, exc)
+            final = isinstance(exc, PermanentError) or step.attempts > len(BACKOFF)
+            update = {
+                "last_error": f"{type(exc).__name__}: {exc}"[:2000],
+                "claimed_until": None,
+                "status": Step.Status.FAILED if final else Step.Status.PENDING,
+            }
+            if not final:
+                update["due_at"] = at + BACKOFF[step.attempts - 1]
+            held = Step.objects.filter(
+                pk=step.pk, claimed_by=step.claimed_by, status=Step.Status.CLAIMED
+            ).update(**update)
+            if held and final:
+                # A step that cannot be sent must not leave the lead without a next step.
+                step_finish(step=step, now=at, status=Step.Status.FAILED, outcome=update["last_error"])
+    return len(steps)
+
+
+def step_send(step: Step, *, now: dt.datetime) -> None:
+    """Run one claimed automatic step: re-check, send, record, let the plan go on.
+
+    Sending follows docs/sending.md: the message's Message-ID is derived from the step, so a
+    step run twice after a crash finds its record and does not send again.
+    """
+    from pursuit.outreach.services import plan_message_send
+
+    step = Step.objects.select_related(
+        "enrolment__version__plan", "plan_step__template", "lead__customer", "lead__rooftop", "lead__owner"
+    ).get(pk=step.pk)
+    lead = step.lead
+    if step.enrolment.status != Enrolment.Status.ACTIVE:
+        Step.objects.filter(pk=step.pk).update(
+            status=Step.Status.CANCELLED, done_at=now, outcome="plan ended"
+        )
+        return
+    reason = step_skip_reason(step, lead)
+    if not reason and not lead.is_open and step.enrolment.version.plan.key not in _plans_after_close(lead):
+        reason = "the lead is closed"
+    if not reason and step.channel == "email" and not lead.customer.emails.exists():
+        reason = "no email address"
+    if not reason and step.channel == "text":
+        # Automatic texts need the text provider and recorded consent (the compliance gate):
+        # until then a text step becomes a task for a person.
+        Step.objects.filter(pk=step.pk).update(
+            status=Step.Status.PENDING, action=PlanStep.Action.TASK, claimed_until=None, assignee=lead.owner
+        )
+        return
+    if reason:
+        step_finish(step=step, now=now, status=Step.Status.SKIPPED, outcome=reason)
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.STEP,
+            at=now,
+            text=f"Skipped: {step.plan_step.name} ({reason})",
+            data={"step": step.pk},
+        )
+        return
+    sent = plan_message_send(step=step, now=now)
+    step_finish(step=step, now=now, outcome=f"sent to {sent}" if sent else "already sent")
+
+
+# --------------------------------------------------------------------------- what people do
+
+
+ATTEMPT_EVENTS = {
+    "no-answer": "call-no-answer",
+    "voicemail": "call-voicemail",
+    "talked": "call-talked",
+    "bad-number": "call-bad-number",
+}
+
+
+def on_attempt(*, lead: Lead, channel: str, outcome: str, now: dt.datetime, by: User | None = None) -> None:
+    """A person tried to reach the customer: the due task of that channel is done, and the
+    outcome may move the lead to another plan (the rooftop's transitions)."""
+    due = (
+        Step.objects.filter(
+            lead=lead,
+            status=Step.Status.PENDING,
+            action=PlanStep.Action.TASK,
+            channel=channel,
+            due_at__lte=now,
+        )
+        .order_by("due_at", "id")
+        .first()
+    )
+    if due is not None:
+        step_finish(step=due, now=now, outcome=outcome, by=by)
+    if channel == "call" and outcome in ATTEMPT_EVENTS:
+        lead_event(lead=lead, event=ATTEMPT_EVENTS[outcome], now=now, by=by)
+    lead_ensure_plan(lead=lead, now=now)
+
+
+def on_status(
+    *, lead: Lead, before: str, status: str, reason: str, now: dt.datetime, by: User | None = None
+) -> None:
+    """The lead's status changed: a sale moves it to the sold plan, buying elsewhere to the
+    light plan for the next purchase; any other close stops its follow-up."""
+    if status == Lead.Status.SOLD:
+        if lead_event(lead=lead, event="sold", now=now, by=by) is None:
+            plans_stop(lead=lead, now=now, reason="sold", by=by)
+    elif status == Lead.Status.LOST and reason.lower().startswith("bought elsewhere"):
+        if lead_event(lead=lead, event="bought-elsewhere", now=now, by=by) is None:
+            plans_stop(lead=lead, now=now, reason=reason, by=by)
+    elif status in (Lead.Status.LOST, Lead.Status.CLOSED):
+        plans_stop(lead=lead, now=now, reason=f"{status}: {reason}" if reason else status, by=by)
+    elif status == Lead.Status.APPOINTMENT and before != Lead.Status.APPOINTMENT:
+        lead_event(lead=lead, event="appointment-set", now=now, by=by)
+    elif status in Lead.OPEN_STATUSES and before not in Lead.OPEN_STATUSES:
+        lead_ensure_plan(lead=lead, now=now)
