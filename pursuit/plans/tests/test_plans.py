@@ -1,0 +1,271 @@
+"""Plans: schedules in the rooftop's hours and the customer's day, enrolment on arrival, steps
+done by attempts, automatic emails by the worker, transitions, and no lead without a next step."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+
+from pursuit.conftest import T0
+from pursuit.intake.services import payload_receive
+from pursuit.intake.tests.test_intake import adf
+from pursuit.leads.models import Lead
+from pursuit.leads.services import attempt_log, lead_status_change
+from pursuit.plans.models import Enrolment, MessageTemplate, Plan, PlanStep, PlanVersion, Step, Transition
+from pursuit.plans.services import coverage_gaps, enrol, lead_ensure_plan, next_step
+from pursuit.work.services import run_due_once
+
+CHI = ZoneInfo("America/Chicago")
+
+
+def make_plan(rooftop, key, steps, kind="primary", then=""):
+    plan = Plan.objects.create(
+        rooftop=rooftop, key=key, name=key.replace("-", " ").title(), kind=kind, then=then
+    )
+    version = PlanVersion.objects.create(plan=plan, number=1, created_at=T0)
+    for position, step in enumerate(steps, start=1):
+        PlanStep.objects.create(version=version, position=position, **step)
+    return plan
+
+
+@pytest.fixture
+def plans(rooftop):
+    hello = MessageTemplate.objects.create(
+        rooftop=rooftop,
+        key="hello",
+        name="Hello",
+        channel="email",
+        subject="About the {{ vehicle }}",
+        body="Hi {{ customer.first_name }}",
+    )
+    new = make_plan(
+        rooftop,
+        "new-internet",
+        [
+            {
+                "name": "First call",
+                "amount": 0,
+                "unit": "minutes",
+                "counted_from": "enrolment",
+                "window": "customer-day",
+                "channel": "call",
+                "action": "task",
+                "voicemail": True,
+            },
+            {
+                "name": "Intro email",
+                "amount": 0,
+                "unit": "minutes",
+                "counted_from": "enrolment",
+                "window": "any",
+                "channel": "email",
+                "action": "send",
+                "template": hello,
+                "skip_if": ["replied"],
+            },
+            {
+                "name": "Second call",
+                "amount": 1,
+                "unit": "business-days",
+                "window": "customer-day",
+                "channel": "call",
+                "action": "task",
+                "skip_if": ["talked"],
+            },
+        ],
+        then="long-term",
+    )
+    long_term = make_plan(
+        rooftop,
+        "long-term",
+        [
+            {
+                "name": "Monthly email",
+                "amount": 30,
+                "unit": "days",
+                "window": "business-hours",
+                "channel": "email",
+                "action": "send",
+                "template": hello,
+                "repeat": True,
+            },
+        ],
+    )
+    sold = make_plan(
+        rooftop,
+        "sold",
+        [
+            {
+                "name": "Thank you",
+                "amount": 1,
+                "unit": "days",
+                "window": "business-hours",
+                "channel": "call",
+                "action": "task",
+            },
+        ],
+    )
+    price = make_plan(
+        rooftop,
+        "objection-price",
+        [
+            {
+                "name": "Price call",
+                "amount": 1,
+                "unit": "days",
+                "window": "business-hours",
+                "channel": "call",
+                "action": "task",
+            },
+        ],
+    )
+    for event, condition, plan in [
+        ("arrived", "", new),
+        ("plan-finished", "", long_term),
+        ("sold", "", sold),
+        ("visit-no-sale", "price", price),
+    ]:
+        Transition.objects.create(rooftop=rooftop, event=event, condition=condition, plan=plan)
+    return {"new": new, "long-term": long_term, "sold": sold, "price": price}
+
+
+def new_lead(rooftop, now=T0, **kw) -> Lead:
+    _, [result] = payload_receive(
+        rooftop=rooftop,
+        channel="adf-http",
+        now=now,
+        content=adf(kw.pop("first", "Ann"), "Lee", kw.pop("email", "ann@example.com"), **kw),
+    )
+    return Lead.objects.get(pk=result.lead)
+
+
+def open_steps(lead):
+    return list(
+        Step.objects.filter(lead=lead, status__in=Step.OPEN)
+        .order_by("due_at", "id")
+        .values_list("plan_step__name", "due_at")
+    )
+
+
+def test_a_new_lead_is_enrolled_with_its_schedule(rooftop, bdc_team, plans):
+    lead = new_lead(rooftop)  # T0 = Tuesday 10:00 in Chicago (daylight time)
+    steps = open_steps(lead)
+    assert [name for name, _ in steps] == ["First call", "Intro email", "Second call"]
+    assert steps[0][1] == T0 and steps[1][1] == T0
+    assert steps[2][1] == dt.datetime(2026, 3, 11, 10, 0, tzinfo=CHI)  # one business day later
+    assert lead.events.filter(kind="plan", text__startswith="Plan started: New Internet").exists()
+
+
+def test_calls_wait_for_the_customers_day_and_the_rooftops_hours(rooftop, bdc_team, plans):
+    late = dt.datetime(2026, 3, 10, 21, 30, tzinfo=CHI)  # after closing
+    lead = new_lead(rooftop, now=late)
+    first_call = dict(open_steps(lead))["First call"]
+    assert first_call == dt.datetime(2026, 3, 11, 9, 0, tzinfo=CHI)
+    # A Californian customer: 09:00 in Chicago is 07:00 for them, too early; 11:00 Chicago is 09:00.
+    lead2 = new_lead(rooftop, now=late, first="Cal", email="cal@example.com", phone="+1 415 555 0100")
+    Lead.objects.filter(pk=lead2.pk)
+    lead2.customer.time_zone = "America/Los_Angeles"
+    lead2.customer.save()
+    Step.objects.filter(lead=lead2).delete()
+    Enrolment.objects.filter(lead=lead2).delete()
+    enrol(lead=lead2, plan=plans["new"], now=late)
+    assert dict(open_steps(lead2))["First call"] == dt.datetime(2026, 3, 11, 11, 0, tzinfo=CHI)
+
+
+def test_a_call_attempt_completes_the_due_call_and_talking_skips_the_next(rooftop, bdc_team, agent, plans):
+    lead = new_lead(rooftop)
+    attempt_log(
+        lead=lead, user=lead.owner, channel="call", outcome="talked", now=T0 + dt.timedelta(minutes=3)
+    )
+    assert Step.objects.get(lead=lead, plan_step__name="First call").status == "done"
+    assert [name for name, _ in open_steps(lead)] == ["Intro email", "Second call"]
+
+
+def test_the_worker_sends_automatic_steps_once_and_the_plan_moves_on(rooftop, bdc_team, plans, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    lead = new_lead(rooftop)
+    while run_due_once(now=T0):
+        pass
+    intro = Step.objects.get(lead=lead, plan_step__name="Intro email")
+    assert intro.status == "done"
+    sent = [m for m in mail.outbox if m.subject == "About the 2024 Honda Civic"]
+    assert (
+        len(sent) == 1 and sent[0].extra_headers["Message-ID"] == f"<step.{intro.pk}@lakesidehonda.example>"
+    )
+    # Crash after sending, before recording: claimed again, nothing sent twice.
+    Step.objects.filter(pk=intro.pk).update(status="claimed", claimed_until=T0, claimed_by="dead")
+    run_due_once(now=T0 + dt.timedelta(minutes=5))
+    assert len([m for m in mail.outbox if m.subject == "About the 2024 Honda Civic"]) == 1
+
+
+def test_the_last_step_hands_over_to_long_term_follow_up_which_repeats(rooftop, bdc_team, plans, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    lead = new_lead(rooftop)
+    for step in Step.objects.filter(lead=lead, action="task"):
+        attempt_log(lead=lead, user=lead.owner, channel="call", outcome="no-answer", now=step.due_at)
+    run_due_once(now=T0 + dt.timedelta(days=2))
+    assert next_step(lead).plan_step.name == "Monthly email"
+    monthly = next_step(lead)
+    run_due_once(now=monthly.due_at)
+    again = next_step(lead)
+    assert again.plan_step.name == "Monthly email" and again.occurrence == 1 and again.due_at > monthly.due_at
+
+
+def test_sold_moves_to_the_sold_plan_and_lost_stops_everything(rooftop, bdc_team, manager, plans):
+    lead = new_lead(rooftop)
+    lead_status_change(lead=lead, user=manager, status="sold", now=T0 + dt.timedelta(days=1))
+    assert [name for name, _ in open_steps(lead)] == ["Thank you"]
+    other = new_lead(rooftop, first="Bo", email="bo@example.com")
+    lead_status_change(lead=other, user=manager, status="lost", reason="not interested", now=T0)
+    assert open_steps(other) == []
+    assert not coverage_gaps(rooftop=rooftop).exists()  # closed leads need no next step
+
+
+def test_one_primary_plan_at_a_time(rooftop, bdc_team, plans):
+    lead = new_lead(rooftop)
+    enrol(lead=lead, plan=plans["price"], now=T0, reason="visit-no-sale: price")
+    assert Enrolment.objects.filter(lead=lead, status="active", primary=True).count() == 1
+    assert [name for name, _ in open_steps(lead)] == ["Price call"]
+
+
+def test_editing_a_plan_does_not_change_enrolled_leads(rooftop, bdc_team, plans):
+    lead = new_lead(rooftop)
+    v2 = PlanVersion.objects.create(plan=plans["new"], number=2, created_at=T0)
+    PlanStep.objects.create(version=v2, position=1, name="Only call", channel="call", action="task")
+    assert [name for name, _ in open_steps(lead)] == ["First call", "Intro email", "Second call"]
+    later = new_lead(rooftop, first="Bo", email="bo@example.com")
+    assert [name for name, _ in open_steps(later)] == ["Only call"]
+
+
+def test_coverage_finds_and_repairs_a_lead_without_a_next_step(rooftop, bdc_team, plans):
+    lead = new_lead(rooftop)
+    Step.objects.filter(lead=lead).update(status="cancelled")
+    assert list(coverage_gaps(rooftop=rooftop)) == [lead]
+    lead_ensure_plan(lead=lead, now=T0)
+    assert not coverage_gaps(rooftop=rooftop).exists()
+    assert next_step(lead).plan_step.name == "Monthly email"
+
+
+def test_historical_imports_go_to_long_term_follow_up(rooftop, bdc_team, plans):
+    _, [result] = payload_receive(
+        rooftop=rooftop, channel="import-xml", content=adf("Old", "Lead", "o@example.com"), now=T0
+    )
+    assert [name for name, _ in open_steps(Lead.objects.get(pk=result.lead))] == ["Monthly email"]
+
+
+def test_a_bulk_csv_import_enrols_every_lead(rooftop, bdc_team, plans):
+    from pursuit.intake.services import csv_import, payload_store
+
+    rows = "".join(f"P{i},Lee,p{i}@example.com\n" for i in range(20))
+    payload = payload_store(
+        rooftop=rooftop,
+        channel="import-csv",
+        now=T0,
+        name="x.csv",
+        content=("first_name,last_name,email\n" + rows).encode(),
+    )
+    csv_import(payload=payload, now=T0)
+    assert Lead.objects.count() == 20 and not coverage_gaps(rooftop=rooftop).exists()
