@@ -563,3 +563,26 @@ def on_status(
         lead_event(lead=lead, event="appointment-set", now=now, by=by)
     elif status in Lead.OPEN_STATUSES and before not in Lead.OPEN_STATUSES:
         lead_ensure_plan(lead=lead, now=now)
+
+
+def coverage_check_run(job, *, now: dt.datetime) -> None:
+    """The worker's daily check (job "coverage-check"): repair any open lead without a next step
+    and tell the rooftop's managers how many there were, so a gap is never silent."""
+    from pursuit.org.models import Role
+    from pursuit.work.services import notify
+
+    found: dict[int, list[Lead]] = {}
+    for lead in coverage_gaps().select_related("rooftop", "customer"):
+        found.setdefault(lead.rooftop_id, []).append(lead)
+        lead_ensure_plan(lead=lead, now=now)
+    for rooftop_id, leads in found.items():
+        for manager in User.objects.filter(
+            rooftop_id=rooftop_id, role__in=(Role.MANAGER, Role.ADMIN), is_active=True
+        ):
+            notify(
+                user=manager,
+                kind="coverage",
+                now=now,
+                lead=leads[0] if len(leads) == 1 else None,
+                text=f"{len(leads)} open lead(s) had no next step and were put back on a plan",
+            )

@@ -41,6 +41,7 @@ HANDLERS: dict[str, str] = {
     "ladder-remind": "pursuit.leads.services.ladder_remind_run",
     "ladder-handoff": "pursuit.leads.services.ladder_handoff_run",
     "ladder-escalate": "pursuit.leads.services.ladder_escalate_run",
+    "coverage-check": "pursuit.plans.services.coverage_check_run",
 }
 
 # kind -> "module.function(job, *, now, error)", called once when a job has failed for good, so
@@ -223,3 +224,14 @@ def run_due_once(
     # Automatic plan steps after the jobs: a first answer and a reminder come before follow-up.
     steps = steps_run_due(now=now, worker=worker or worker_name(), limit=limit, clock=clock)
     return len(jobs) + steps
+
+
+def daily_jobs_schedule(*, now: dt.datetime) -> None:
+    """Make sure today's daily jobs exist (each worker calls this; the unique key makes one)."""
+    day = now.date()
+    job_schedule(
+        kind="coverage-check",
+        key=f"coverage-check:{day.isoformat()}",
+        now=now,
+        due_at=dt.datetime.combine(day, dt.time(6, 0), tzinfo=dt.UTC),
+    )

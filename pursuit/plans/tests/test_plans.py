@@ -166,7 +166,6 @@ def test_calls_wait_for_the_customers_day_and_the_rooftops_hours(rooftop, bdc_te
     assert first_call == dt.datetime(2026, 3, 11, 9, 0, tzinfo=CHI)
     # A Californian customer: 09:00 in Chicago is 07:00 for them, too early; 11:00 Chicago is 09:00.
     lead2 = new_lead(rooftop, now=late, first="Cal", email="cal@example.com", phone="+1 415 555 0100")
-    Lead.objects.filter(pk=lead2.pk)
     lead2.customer.time_zone = "America/Los_Angeles"
     lead2.customer.save()
     Step.objects.filter(lead=lead2).delete()
@@ -269,3 +268,25 @@ def test_a_bulk_csv_import_enrols_every_lead(rooftop, bdc_team, plans):
     )
     csv_import(payload=payload, now=T0)
     assert Lead.objects.count() == 20 and not coverage_gaps(rooftop=rooftop).exists()
+
+
+def test_check_coverage_command_and_the_daily_job(rooftop, bdc_team, manager, plans):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from pursuit.work.models import Notification
+    from pursuit.work.services import daily_jobs_schedule
+
+    lead = new_lead(rooftop)
+    Step.objects.filter(lead=lead).update(status="cancelled")
+    out = StringIO()
+    with pytest.raises(SystemExit):
+        call_command("check_coverage", stdout=out)
+    assert f"lead {lead.pk}" in out.getvalue() and "1 open leads without a next step" in out.getvalue()
+    daily_jobs_schedule(now=T0)
+    daily_jobs_schedule(now=T0)  # idempotent: one job per day
+    while run_due_once(now=T0):
+        pass
+    assert not coverage_gaps().exists()
+    assert Notification.objects.filter(user=manager, kind="coverage").exists()
