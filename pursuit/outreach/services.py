@@ -286,6 +286,11 @@ def plan_merge_fields(lead: Lead, incentive: dict | None = None) -> dict:
     return merge_fields(lead) | {"trade": str(trade) if trade else "", "incentive": incentive or {}}
 
 
+def incentive_fields(incentive) -> dict:
+    return {"title": incentive.title, "description": incentive.description,
+            "valid_until": incentive.valid_until.strftime("%B %-d") if incentive.valid_until else ""}
+
+
 def plan_message_send(*, step, now: dt.datetime) -> str | None:
     """Send an automatic plan step's email. Returns the address, or None if it had already
     been sent (see the module docstring). Raises PermanentError when it cannot be sent."""
@@ -296,7 +301,8 @@ def plan_message_send(*, step, now: dt.datetime) -> str | None:
     to = lead.customer.emails.order_by("id").values_list("address", flat=True).first()
     if not to:
         raise PermanentError("the customer has no email address")
-    fields = plan_merge_fields(lead)
+    incentive = step.enrolment.incentive
+    fields = plan_merge_fields(lead, incentive=incentive_fields(incentive) if incentive else None)
     try:
         subject = " ".join(template_render(template.subject, fields).split())
         body = template_render(template.body, fields)

@@ -142,6 +142,10 @@ class Enrolment(models.Model):
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="enrolments")
     version = models.ForeignKey(PlanVersion, on_delete=models.PROTECT, related_name="enrolments")
     primary = models.BooleanField(default=True)
+    # A re-engagement's reason, which its templates may mention.
+    incentive = models.ForeignKey(
+        "Incentive", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -175,7 +179,12 @@ class Step(models.Model):
 
     enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="steps")
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="steps")
-    plan_step = models.ForeignKey(PlanStep, on_delete=models.PROTECT, related_name="+")
+    # Empty for a task a person added by hand (an "I forgot to say" callback).
+    plan_step = models.ForeignKey(PlanStep, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=200, blank=True, help_text="For a hand-made task: what it is")
+    script = models.TextField(blank=True, help_text="For a hand-made task: the point to make")
+    # Lower comes first on a person's list: a promised callback goes to the top.
+    priority = models.PositiveSmallIntegerField(default=10)
     occurrence = models.PositiveIntegerField(default=0, help_text="Repeats of a repeating step")
     action = models.CharField(max_length=4, choices=PlanStep.Action.choices)
     channel = models.CharField(max_length=8, choices=CHANNELS)
@@ -197,7 +206,11 @@ class Step(models.Model):
         ordering = ["due_at", "id"]
         constraints = [
             # A double click or a re-run cannot materialise one step twice.
-            models.UniqueConstraint(fields=["enrolment", "plan_step", "occurrence"], name="step_once"),
+            models.UniqueConstraint(
+                fields=["enrolment", "plan_step", "occurrence"],
+                condition=Q(plan_step__isnull=False),
+                name="step_once",
+            ),
         ]
         indexes = [
             # Serves the worker's claim: due automatic sends, oldest first.
@@ -215,7 +228,11 @@ class Step(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.plan_step.name} due {self.due_at:%Y-%m-%d %H:%M} ({self.status})"
+        return f"{self.title} due {self.due_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def title(self) -> str:
+        return self.name or (self.plan_step.name if self.plan_step_id else "Task")
 
     def is_due(self, now) -> bool:
         return self.status == self.Status.PENDING and self.due_at <= now
@@ -235,3 +252,37 @@ class Transition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}{'/' + self.condition if self.condition else ''} -> {self.plan.name}"
+
+
+class Incentive(models.Model):
+    """A new reason to call: an incentive or programme change from the manufacturer, or a price
+    drop on a unit in stock. Prospects who wanted a matching vehicle can be re-engaged."""
+
+    class Kind(models.TextChoices):
+        INCENTIVE = "incentive", "Incentive or programme change"
+        PRICE_DROP = "price-drop", "Price drop on a stock unit"
+
+    rooftop = models.ForeignKey(Rooftop, on_delete=models.CASCADE, related_name="incentives")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INCENTIVE)
+    title = models.CharField(max_length=200, help_text="What changed, in a line a customer understands")
+    description = models.TextField(blank=True)
+    make = models.CharField(max_length=60, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    year_from = models.PositiveSmallIntegerField(null=True, blank=True)
+    year_to = models.PositiveSmallIntegerField(null=True, blank=True)
+    condition = models.CharField(
+        max_length=4, blank=True, choices=[("", "New or used"), ("new", "New"), ("used", "Used")]
+    )
+    stock = models.CharField(max_length=40, blank=True, help_text="For a price drop: the stock number")
+    valid_from = models.DateField(null=True, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title

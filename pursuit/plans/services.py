@@ -22,7 +22,7 @@ from django.db.models import Exists, OuterRef
 from pursuit.leads.models import Lead, LeadEvent
 from pursuit.lib.hours import Hours, add_offset, next_open
 from pursuit.org.models import Rooftop, User
-from pursuit.plans.models import Enrolment, Plan, PlanStep, Step, Transition
+from pursuit.plans.models import Enrolment, Plan, PlanStep, PlanVersion, Step, Transition
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ def _follow_on(step: Step, now: dt.datetime) -> None:
     plan_step = step.plan_step
     if enrolment.status != Enrolment.Status.ACTIVE:
         return
-    if plan_step.repeat:
+    if plan_step is not None and plan_step.repeat:
         hours = rooftop_hours(lead.rooftop)
         due = in_window(
             add_offset(max(step.due_at, now), plan_step.amount or 30, plan_step.unit, hours),
@@ -411,7 +411,7 @@ def step_skip_reason(step: Step, lead: Lead) -> str:
     read at the moment the step would happen)."""
     customer = lead.customer
     started = step.enrolment.started_at
-    for condition in step.plan_step.skip_if or []:
+    for condition in (step.plan_step.skip_if if step.plan_step_id else None) or []:
         if condition == "replied" and lead.first_reply_at and lead.first_reply_at >= started:
             return "the customer replied"
         if condition == "appointment-set" and lead.status == Lead.Status.APPOINTMENT:
@@ -586,3 +586,180 @@ def coverage_check_run(job, *, now: dt.datetime) -> None:
                 lead=leads[0] if len(leads) == 1 else None,
                 text=f"{len(leads)} open lead(s) had no next step and were put back on a plan",
             )
+
+
+# --------------------------------------------------------------------------- by hand
+
+
+OBJECTIONS = {
+    "price": "Price",
+    "trade": "Trade-in value",
+    "payment": "Monthly payment",
+    "credit": "Credit",
+    "spouse": "Needs to talk with spouse or partner",
+    "timing": "Timing / just looking",
+    "shopping": "Shopping other dealers",
+}
+
+
+def callback_add(*, lead: Lead, by: User, point: str, now: dt.datetime) -> Step:
+    """ "I forgot to say something": an immediate callback task at the top of the person's list.
+
+    It continues the same conversation: it is not a new attempt (no attempt is logged when it is
+    done by `callback_done`) and it neither restarts nor advances the plan.
+    """
+    point = point.strip()
+    if not point:
+        raise PlanError("say what you forgot to tell them")
+    with transaction.atomic():
+        lead = (
+            Lead.objects.select_for_update(of=("self",)).select_related("customer", "rooftop").get(pk=lead.pk)
+        )
+        enrolment = (
+            Enrolment.objects.filter(lead=lead, status=Enrolment.Status.ACTIVE).order_by("-primary").first()
+        )
+        if enrolment is None:
+            enrolment = lead_ensure_plan(lead=lead, now=now)
+        if enrolment is None:
+            raise PlanError("the lead is on no plan: a callback needs one (see the rooftop's transitions)")
+        step = Step.objects.create(
+            enrolment=enrolment,
+            lead=lead,
+            plan_step=None,
+            name="Call back: forgot to say",
+            script=point,
+            action=PlanStep.Action.TASK,
+            channel="call",
+            due_at=now,
+            assignee=by,
+            priority=0,
+        )
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.STEP,
+            at=now,
+            actor=by,
+            text=f"Callback to make at once: {point}",
+            data={"step": step.pk},
+        )
+        return step
+
+
+def callback_done(*, step: Step, by: User, now: dt.datetime, note: str = "") -> Step:
+    """The callback was made: recorded on the timeline, not as an attempt; the plan is untouched."""
+    if step.plan_step_id is not None:
+        raise PlanError("this is a plan step, not a callback")
+    with transaction.atomic():
+        updated = Step.objects.filter(pk=step.pk, status__in=Step.OPEN).update(
+            status=Step.Status.DONE, done_at=now, outcome=(note or "called back")[:200]
+        )
+        if updated:
+            LeadEvent.objects.create(
+                lead_id=step.lead_id,
+                kind=LeadEvent.Kind.STEP,
+                at=now,
+                actor=by,
+                text="Called back" + (f": {note}" if note else ""),
+                data={"step": step.pk},
+            )
+    step.refresh_from_db()
+    return step
+
+
+def visit_log(*, lead: Lead, by: User, objection: str, now: dt.datetime, note: str = "") -> Enrolment | None:
+    """A showroom visit that did not end in a sale: recorded with the objection, and the lead
+    moves to the plan that answers that objection."""
+    if objection not in OBJECTIONS:
+        raise PlanError(f"unknown objection {objection!r}: one of {', '.join(OBJECTIONS)}")
+    with transaction.atomic():
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.ATTEMPT,
+            at=now,
+            actor=by,
+            text=f"Visit, no sale: {OBJECTIONS[objection]}" + (f". {note}" if note else ""),
+            data={"channel": "visit", "outcome": "talked", "objection": objection, "note": note},
+        )
+        Lead.objects.filter(pk=lead.pk, first_attempt_at__isnull=True).update(first_attempt_at=now)
+        Lead.objects.filter(pk=lead.pk, status=Lead.Status.NEW).update(status=Lead.Status.WORKING)
+        return lead_event(lead=lead, event="visit-no-sale", condition=objection, now=now, by=by)
+
+
+def plan_version_save(
+    *, plan: Plan, steps: list[dict], by: User | None, now: dt.datetime, note: str = ""
+) -> PlanVersion:
+    """Save a plan's steps as a new version. Leads already enrolled keep the version they have;
+    leads enrolled from now on get this one. `steps` are PlanStep field values in order."""
+    if not steps:
+        raise PlanError("a plan needs at least one step")
+    with transaction.atomic():
+        last = PlanVersion.objects.select_for_update().filter(plan=plan).order_by("-number").first()
+        version = PlanVersion.objects.create(
+            plan=plan, number=(last.number + 1) if last else 1, created_at=now, created_by=by, note=note[:300]
+        )
+        PlanStep.objects.bulk_create(
+            PlanStep(version=version, position=i, **fields) for i, fields in enumerate(steps, start=1)
+        )
+        return version
+
+
+def schedule_preview(
+    *, plan: Plan, lead: Lead | None, rooftop: Rooftop, now: dt.datetime, version: PlanVersion | None = None
+) -> list[Planned]:
+    """The schedule the plan would give `lead` (or a customer in the rooftop's own time zone)
+    enrolled at `now`."""
+    version = version or plan.current
+    steps = list(version.steps.order_by("position")) if version else []
+    zone = lead.customer.time_zone if lead is not None else rooftop.time_zone
+    return schedule_compute(steps=steps, start=now, hours=rooftop_hours(rooftop), customer_zone=zone)
+
+
+def reengage_candidates(*, incentive):
+    """Open unsold prospects who wanted a vehicle matching the incentive, with why they did not
+    buy (the objection of their last visit without a sale, if any)."""
+    from pursuit.leads.models import Vehicle
+
+    vehicles = Vehicle.objects.filter(
+        lead__rooftop=incentive.rooftop, role=Vehicle.Role.INTEREST, lead__status__in=Lead.OPEN_STATUSES
+    )
+    if incentive.stock:
+        vehicles = vehicles.filter(stock__iexact=incentive.stock)
+    if incentive.make:
+        vehicles = vehicles.filter(make__iexact=incentive.make)
+    if incentive.model:
+        vehicles = vehicles.filter(model__iexact=incentive.model)
+    if incentive.year_from:
+        vehicles = vehicles.filter(year__gte=incentive.year_from)
+    if incentive.year_to:
+        vehicles = vehicles.filter(year__lte=incentive.year_to)
+    if incentive.condition:
+        vehicles = vehicles.filter(condition=incentive.condition)
+    leads = (
+        Lead.objects.filter(pk__in=vehicles.values("lead_id"))
+        .select_related("customer", "owner")
+        .order_by("-created_at")
+    )
+    objections = {}
+    for lead_id, data in (
+        LeadEvent.objects.filter(lead__in=leads, data__has_key="objection")
+        .order_by("at")
+        .values_list("lead_id", "data")
+    ):
+        objections[lead_id] = OBJECTIONS.get(data.get("objection"), "")
+    return [(lead, objections.get(lead.pk, "")) for lead in leads]
+
+
+def reengage(*, incentive, leads: list[Lead], by: User | None, now: dt.datetime) -> int:
+    """Enrol the chosen prospects in the rooftop's re-engagement plan, its templates able to
+    mention the incentive ({{ incentive.title }})."""
+    plan = plan_for(rooftop=incentive.rooftop, event="re-engage")
+    if plan is None:
+        raise PlanError("the rooftop has no re-engagement plan (transition for the event re-engage)")
+    count = 0
+    for lead in leads:
+        if lead.rooftop_id != incentive.rooftop_id or not lead.is_open:
+            continue
+        enrolment = enrol(lead=lead, plan=plan, now=now, reason=f"re-engage: {incentive.title}", by=by)
+        Enrolment.objects.filter(pk=enrolment.pk).update(incentive=incentive)
+        count += 1
+    return count

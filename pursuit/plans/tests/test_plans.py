@@ -290,3 +290,85 @@ def test_check_coverage_command_and_the_daily_job(rooftop, bdc_team, manager, pl
         pass
     assert not coverage_gaps().exists()
     assert Notification.objects.filter(user=manager, kind="coverage").exists()
+
+
+def test_forgot_to_say_is_a_callback_at_the_top_that_does_not_touch_the_plan(rooftop, bdc_team, plans):
+    from pursuit.plans.services import callback_add, callback_done
+
+    lead = new_lead(rooftop)
+    attempt_log(
+        lead=lead, user=lead.owner, channel="call", outcome="talked", now=T0 + dt.timedelta(minutes=2)
+    )
+    before = open_steps(lead)
+    attempts = lead.events.filter(kind="attempt").count()
+    callback = callback_add(
+        lead=lead, by=lead.owner, point="the 0.9% APR ends Friday", now=T0 + dt.timedelta(minutes=3)
+    )
+    assert (
+        callback.priority == 0
+        and callback.due_at == T0 + dt.timedelta(minutes=3)
+        and callback.assignee == lead.owner
+    )
+    callback_done(step=callback, by=lead.owner, now=T0 + dt.timedelta(minutes=4), note="told them")
+    assert open_steps(lead) == before
+    assert lead.events.filter(kind="attempt").count() == attempts
+
+
+def test_a_visit_without_sale_starts_the_plan_for_its_objection(rooftop, bdc_team, consultant, plans):
+    from pursuit.plans.services import visit_log
+
+    lead = new_lead(rooftop)
+    visit_log(lead=lead, by=consultant, objection="price", now=T0 + dt.timedelta(days=1))
+    assert [name for name, _ in open_steps(lead)] == ["Price call"]
+    assert lead.events.filter(text__startswith="Visit, no sale: Price").exists()
+
+
+def test_re_engagement_finds_matching_unsold_prospects_and_mentions_the_incentive(
+    rooftop, bdc_team, manager, plans, settings
+):
+    from pursuit.plans.models import Incentive
+    from pursuit.plans.services import reengage, reengage_candidates, visit_log
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    offer = MessageTemplate.objects.create(
+        rooftop=rooftop,
+        key="offer",
+        name="Offer",
+        channel="email",
+        subject="News: {{ incentive.title }}",
+        body="{{ incentive.title }}",
+    )
+    plan = make_plan(
+        rooftop,
+        "re-engagement",
+        [
+            {
+                "name": "Offer email",
+                "amount": 0,
+                "unit": "minutes",
+                "counted_from": "enrolment",
+                "window": "any",
+                "channel": "email",
+                "action": "send",
+                "template": offer,
+            }
+        ],
+    )
+    Transition.objects.create(rooftop=rooftop, event="re-engage", plan=plan)
+    civic = new_lead(rooftop)
+    visit_log(lead=civic, by=manager, objection="payment", now=T0)
+    new_lead(rooftop, first="Bo", email="bo@example.com", vehicle="2024 Honda Pilot")
+    incentive = Incentive.objects.create(
+        rooftop=rooftop,
+        title="0.9% APR on 2024 Civics",
+        make="Honda",
+        model="Civic",
+        year_from=2024,
+        created_at=T0,
+    )
+    candidates = reengage_candidates(incentive=incentive)
+    assert [(lead.pk, why) for lead, why in candidates] == [(civic.pk, "Monthly payment")]
+    assert reengage(incentive=incentive, leads=[civic], by=manager, now=T0 + dt.timedelta(days=2)) == 1
+    while run_due_once(now=T0 + dt.timedelta(days=2)):
+        pass
+    assert any(m.subject == "News: 0.9% APR on 2024 Civics" for m in mail.outbox)
