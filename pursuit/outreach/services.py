@@ -13,6 +13,8 @@ answer costs a sale, a duplicate costs little.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import smtplib
 from email.utils import formataddr
@@ -107,6 +109,56 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2] or "pursuit.invalid"
 
 
+class _MailSession:
+    """One connection to the mail server for a batch of sends, opened on first use."""
+
+    def __init__(self):
+        self._connection = None
+
+    def connection(self):
+        if self._connection is None:
+            self._connection = get_connection(fail_silently=False)
+            self._connection.open()
+        return self._connection
+
+    def reset(self) -> None:
+        """Drop the connection after an error: the next send opens a fresh one."""
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # closing a broken connection may fail too; it is gone either way
+                pass
+            self._connection = None
+
+
+_session: contextvars.ContextVar[_MailSession | None] = contextvars.ContextVar("pursuit_mail", default=None)
+
+
+@contextlib.contextmanager
+def mail_session():
+    """Send the messages of a batch over one connection (the worker wraps each batch in this):
+    connecting and greeting the server for every message would cost more than the message."""
+    session = _MailSession()
+    token = _session.set(session)
+    try:
+        yield session
+    finally:
+        _session.reset(token)
+        session.reset()
+
+
+def _deliver(message: EmailMessage) -> None:
+    session = _session.get()
+    if session is None:
+        get_connection(fail_silently=False).send_messages([message])
+        return
+    try:
+        session.connection().send_messages([message])
+    except Exception:
+        session.reset()
+        raise
+
+
 def _send(
     *,
     lead: Lead | None,
@@ -131,7 +183,8 @@ def _send(
         reply_to=reply_to,
         headers={
             "Message-ID": message_id,
-            "Auto-Submitted": "auto-generated" if kind == "auto-response" else "auto-notified",
+            # RFC 3834: the first answer replies to the customer's inquiry; the rest is generated.
+            "Auto-Submitted": "auto-replied" if kind == "auto-response" else "auto-generated",
         },
     )
     record = {
@@ -144,7 +197,7 @@ def _send(
         "sent_at": now,
     }
     try:
-        get_connection(fail_silently=False).send_messages([message])
+        _deliver(message)
     except smtplib.SMTPRecipientsRefused as exc:
         OutboundEmail.objects.update_or_create(
             message_id=message_id,

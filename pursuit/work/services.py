@@ -216,13 +216,15 @@ def run_due_once(
     """Claim and run the jobs due at `now`. Returns how many were run. The worker command calls
     this in a loop, passing `clock` so each job records the time it really ran; tests call it
     with a moved clock."""
+    from pursuit.outreach.services import mail_session
     from pursuit.plans.services import steps_run_due
 
-    jobs = jobs_claim(now=now, worker=worker or worker_name(), limit=limit)
-    for job in jobs:
-        job_run(job, now=clock() if clock else now)
-    # Automatic plan steps after the jobs: a first answer and a reminder come before follow-up.
-    steps = steps_run_due(now=now, worker=worker or worker_name(), limit=limit, clock=clock)
+    with mail_session():
+        jobs = jobs_claim(now=now, worker=worker or worker_name(), limit=limit)
+        for job in jobs:
+            job_run(job, now=clock() if clock else now)
+        # Automatic plan steps after the jobs: a first answer and a reminder come before follow-up.
+        steps = steps_run_due(now=now, worker=worker or worker_name(), limit=limit, clock=clock)
     return len(jobs) + steps
 
 

@@ -250,6 +250,13 @@ def test_a_refused_address_fails_at_once_and_the_loop_goes_on(rooftop, bdc_team,
     assert f"<auto-response.{good.pk}@lakesidehonda.example>" in smtp_server.message_ids()
 
 
+def test_a_batch_of_messages_goes_over_one_connection(rooftop, bdc_team, smtp_server):
+    for i in range(4):
+        new_lead(rooftop, f"P{i}", "Lee", f"p{i}@example.com")
+    assert run_due_once(now=T0, limit=50) >= 8  # four answers, four staff emails
+    assert len(smtp_server.messages) >= 8 and smtp_server.sessions == 1
+
+
 def test_a_lease_that_ran_out_is_claimed_again_and_the_late_worker_cannot_overwrite(rooftop, bdc_team):
     new_lead(rooftop)
     [first] = [j for j in jobs_claim(now=T0, worker="w1", limit=10) if j.kind == "auto-response"]
