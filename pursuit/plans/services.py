@@ -23,6 +23,7 @@ from pursuit.leads.models import Lead, LeadEvent
 from pursuit.lib.hours import Hours, add_offset, next_open
 from pursuit.org.models import Rooftop, User
 from pursuit.plans.models import Enrolment, Plan, PlanStep, PlanVersion, Step, Transition
+from pursuit.work.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +358,9 @@ def _follow_on(step: Step, now: dt.datetime) -> None:
         status=Enrolment.Status.ENDED, ended_at=now, reason="finished"
     )
     plan = enrolment.version.plan
+    if lead.is_open and not enrolment.primary:
+        # A plan beside the primary one finished: the lead must still have a next step.
+        lead_ensure_plan(lead=lead, now=now)
     if lead.is_open and enrolment.primary:
         following = (
             Plan.objects.filter(rooftop=lead.rooftop, key=plan.then, active=True).first()
@@ -423,6 +427,13 @@ def step_skip_reason(step: Step, lead: Lead) -> str:
             ).exists()
         ):
             return "someone talked with the customer"
+        if condition == "auto-answered" and (
+            lead.auto_response_at
+            or Job.objects.filter(
+                lead=lead, kind="auto-response", status__in=("pending", "claimed", "done")
+            ).exists()
+        ):
+            return "the automatic first answer went out"
         if condition == "no-email" and not customer.emails.exists():
             return "no email address"
         if condition == "no-phone" and not customer.phones.exists():
@@ -559,9 +570,13 @@ def on_status(
             plans_stop(lead=lead, now=now, reason=reason, by=by)
     elif status in (Lead.Status.LOST, Lead.Status.CLOSED):
         plans_stop(lead=lead, now=now, reason=f"{status}: {reason}" if reason else status, by=by)
-    elif status == Lead.Status.APPOINTMENT and before != Lead.Status.APPOINTMENT:
-        lead_event(lead=lead, event="appointment-set", now=now, by=by)
-    elif status in Lead.OPEN_STATUSES and before not in Lead.OPEN_STATUSES:
+    else:
+        if before not in Lead.OPEN_STATUSES:
+            # Reopened: back on a primary plan before anything else.
+            _end(lead, now, "reopened")
+            lead_ensure_plan(lead=lead, now=now)
+        if status == Lead.Status.APPOINTMENT and before != Lead.Status.APPOINTMENT:
+            lead_event(lead=lead, event="appointment-set", now=now, by=by)
         lead_ensure_plan(lead=lead, now=now)
 
 

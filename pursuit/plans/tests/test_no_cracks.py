@@ -21,7 +21,7 @@ from pursuit.plans.services import (
     coverage_gaps,
     visit_log,
 )
-from pursuit.plans.tests.test_plans import new_lead, plans  # noqa: F401 - the fixture
+from pursuit.plans.tests.test_plans import new_lead, plans  # noqa: F401 - `plans` is a fixture
 from pursuit.work.services import run_due_once
 
 actions = st.one_of(
@@ -39,10 +39,19 @@ class Rollback(Exception):
     pass
 
 
+@pytest.fixture(params=["small plans", "shipped defaults"])
+def plan_set(request, rooftop):
+    if request.param == "small plans":
+        return request.getfixturevalue("plans")
+    from pursuit.plans.files import plans_install_defaults
+
+    return plans_install_defaults(rooftop=rooftop, now=T0)
+
+
 @pytest.mark.django_db
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(actions, min_size=1, max_size=12))
-def test_an_open_lead_always_has_a_next_step(rooftop, bdc_team, manager, plans, steps):  # noqa: F811
+def test_an_open_lead_always_has_a_next_step(rooftop, bdc_team, manager, plan_set, steps):
     try:
         with transaction.atomic():
             now = T0
