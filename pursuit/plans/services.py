@@ -229,9 +229,19 @@ def lead_event(
     return enrol(lead=lead, plan=plan, now=now, reason=reason, by=by)
 
 
+def plans_ensure_installed(*, rooftop: Rooftop, now: dt.datetime) -> None:
+    """A rooftop with no plans at all gets the shipped defaults, so that no lead of a new
+    rooftop is left without a plan. A rooftop that has plans is left alone."""
+    if not Plan.objects.filter(rooftop=rooftop).exists():
+        from pursuit.plans.files import plans_install_defaults
+
+        plans_install_defaults(rooftop=rooftop, now=now)
+
+
 def lead_plan_start(*, lead: Lead, now: dt.datetime, fresh: bool = True) -> Enrolment | None:
     """A new lead's plan: the arrival plan for its type; a historical import goes to long-term
     follow-up (its first days are long past)."""
+    plans_ensure_installed(rooftop=lead.rooftop, now=now)
     if fresh:
         plan = plan_for(rooftop=lead.rooftop, event="arrived", condition=lead.type)
     else:
@@ -247,10 +257,15 @@ def enrol_new_leads(*, leads: list[Lead], now: dt.datetime, fresh: bool) -> int:
     if not leads:
         return 0
     rooftop = leads[0].rooftop
+    plans_ensure_installed(rooftop=rooftop, now=now)
     event, condition = ("arrived", "") if fresh else ("plan-finished", "")
     by_plan: dict[int, tuple[Plan, list[Lead]]] = {}
+    chosen: dict[str, Plan | None] = {}
     for lead in leads:
-        plan = plan_for(rooftop=rooftop, event=event, condition=lead.type if fresh else condition)
+        wanted = lead.type if fresh else condition
+        if wanted not in chosen:
+            chosen[wanted] = plan_for(rooftop=rooftop, event=event, condition=wanted)
+        plan = chosen[wanted]
         if plan is not None:
             by_plan.setdefault(plan.pk, (plan, []))[1].append(lead)
     hours = rooftop_hours(rooftop)
@@ -277,7 +292,11 @@ def enrol_new_leads(*, leads: list[Lead], now: dt.datetime, fresh: bool) -> int:
         for lead, enrolment in zip(members, enrolments, strict=True):
             zone = lead.customer.time_zone
             if zone not in schedules:
-                schedules[zone] = schedule_compute(steps=steps, start=now, hours=hours, customer_zone=zone)
+                # Only the first step is written now (an import can bring 100,000 leads); each
+                # later one is written when the one before it ends (see `_follow_on`).
+                schedules[zone] = schedule_compute(steps=steps, start=now, hours=hours, customer_zone=zone)[
+                    :1
+                ]
             rows += [
                 Step(
                     enrolment=enrolment,
@@ -310,6 +329,7 @@ def lead_ensure_plan(*, lead: Lead, now: dt.datetime) -> Enrolment | None:
     had one, else long-term follow-up. The repair behind the no-cracks guarantee."""
     if not lead.is_open or Step.objects.filter(lead=lead, status__in=Step.OPEN).exists():
         return None
+    plans_ensure_installed(rooftop=lead.rooftop, now=now)
     had_plan = Enrolment.objects.filter(lead=lead).exists()
     plan = (
         plan_for(rooftop=lead.rooftop, event="plan-finished")
@@ -352,6 +372,8 @@ def _follow_on(step: Step, now: dt.datetime) -> None:
             },
         )
         return
+    if plan_step is not None:
+        _write_next_step(step, now)
     if Step.objects.filter(enrolment=enrolment, status__in=Step.OPEN).exists():
         return
     Enrolment.objects.filter(pk=enrolment.pk).update(
@@ -369,6 +391,36 @@ def _follow_on(step: Step, now: dt.datetime) -> None:
         )
         if following is not None and following.pk != plan.pk:
             enrol(lead=lead, plan=following, now=now, reason=f"{plan.name} finished")
+
+
+def _write_next_step(step: Step, now: dt.datetime) -> None:
+    """Write the plan step after `step` if it was not written at enrolment (imports write the
+    first step only), timed as `schedule_compute` would have timed it."""
+    following = (
+        PlanStep.objects.filter(version_id=step.plan_step.version_id, position__gt=step.plan_step.position)
+        .order_by("position")
+        .first()
+    )
+    if following is None or Step.objects.filter(enrolment=step.enrolment, plan_step=following).exists():
+        return
+    lead = step.lead
+    hours = rooftop_hours(lead.rooftop)
+    base = step.enrolment.started_at if following.counted_from == PlanStep.From.ENROLMENT else step.due_at
+    due = in_window(
+        add_offset(base, following.amount, following.unit, hours),
+        following.window,
+        hours=hours,
+        customer_zone=lead.customer.time_zone,
+    )
+    Step.objects.create(
+        enrolment=step.enrolment,
+        lead=lead,
+        plan_step=following,
+        action=following.action,
+        channel=following.channel,
+        due_at=max(due, now) if due < step.due_at else due,
+        assignee=_assignee(lead, following),
+    )
 
 
 def step_finish(

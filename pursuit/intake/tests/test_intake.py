@@ -412,5 +412,6 @@ def test_a_walk_in_entered_by_a_consultant_is_theirs_and_already_attempted(rooft
     lead = Lead.objects.get(pk=result.lead)
     assert lead.owner == consultant and lead.first_attempt_at == T0 and lead.status == "working"
     assert not Job.objects.filter(lead=lead).exists()  # no automatic answer, no ladder
-    assert list(lead.events.values_list("kind", flat=True)) == ["arrived", "assigned", "attempt"]
+    assert list(lead.events.values_list("kind", flat=True)) == ["arrived", "assigned", "attempt", "plan"]
+    assert lead.events.get(kind="plan").text.startswith("Plan started: Walk-in")
     assert "entered by Carl Consultant" in lead.events.get(kind="arrived").text

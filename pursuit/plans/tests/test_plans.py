@@ -372,3 +372,26 @@ def test_re_engagement_finds_matching_unsold_prospects_and_mentions_the_incentiv
     while run_due_once(now=T0 + dt.timedelta(days=2)):
         pass
     assert any(m.subject == "News: 0.9% APR on 2024 Civics" for m in mail.outbox)
+
+
+def test_an_import_writes_the_first_step_and_each_next_one_when_the_previous_ends(rooftop, bdc_team):
+    from pursuit.intake.services import csv_import, payload_store
+    from pursuit.plans.files import plans_install_defaults
+    from pursuit.plans.services import step_finish
+
+    plans_install_defaults(rooftop=rooftop, now=T0)
+    payload = payload_store(
+        rooftop=rooftop,
+        channel="import-csv",
+        now=T0,
+        name="x.csv",
+        content=b"first_name,last_name,email\nAnn,Lee,ann@example.com\nBo,Chen,bo@example.com\n",
+    )
+    csv_import(payload=payload, now=T0)
+    lead = Lead.objects.get(customer__first_name="Ann")
+    [first] = Step.objects.filter(lead=lead)
+    assert first.enrolment.version.plan.key == "long-term"
+    step_finish(step=first, now=first.due_at)
+    following = next_step(lead)
+    assert following.plan_step.position == 2 and following.due_at > first.due_at
+    assert Step.objects.filter(lead=lead).count() == 2
