@@ -121,11 +121,22 @@ def plan_for(*, rooftop: Rooftop, event: str, condition: str = "") -> Plan | Non
         t.condition: t.plan
         for t in Transition.objects.filter(rooftop=rooftop, event=event).select_related("plan")
     }
-    plan = rules.get(condition) or rules.get("")
-    return plan if plan is not None and plan.active else None
+    # A rule whose plan is switched off or has no steps gives way to the event's general rule.
+    for key in (condition, ""):
+        plan = rules.get(key)
+        if plan is not None and plan.active and _has_steps(plan):
+            return plan
+    return None
 
 
-def enrol(*, lead: Lead, plan: Plan, now: dt.datetime, reason: str = "", by: User | None = None) -> Enrolment:
+def _has_steps(plan: Plan) -> bool:
+    version = plan.current
+    return version is not None and version.steps.exists()
+
+
+def enrol(
+    *, lead: Lead, plan: Plan, now: dt.datetime, reason: str = "", by: User | None = None, incentive=None
+) -> Enrolment:
     """Put the lead on `plan` (its current version) from `now`. A primary plan replaces the
     lead's primary plan: that one ends and its pending steps are cancelled."""
     version = plan.current
@@ -145,7 +156,12 @@ def enrol(*, lead: Lead, plan: Plan, now: dt.datetime, reason: str = "", by: Use
         else:
             _end(lead, now, f"restarted: {reason}" if reason else "restarted", plan=plan)
         enrolment = Enrolment.objects.create(
-            lead=lead, version=version, primary=primary, started_at=now, reason=reason[:200]
+            lead=lead,
+            version=version,
+            primary=primary,
+            started_at=now,
+            reason=reason[:200],
+            incentive=incentive,
         )
         steps = list(version.steps.order_by("position"))
         planned = schedule_compute(
@@ -384,12 +400,15 @@ def _follow_on(step: Step, now: dt.datetime) -> None:
         # A plan beside the primary one finished: the lead must still have a next step.
         lead_ensure_plan(lead=lead, now=now)
     if lead.is_open and enrolment.primary:
-        following = (
+        named = (
             Plan.objects.filter(rooftop=lead.rooftop, key=plan.then, active=True).first()
             if plan.then
-            else plan_for(rooftop=lead.rooftop, event="plan-finished")
+            else None
         )
-        if following is not None and following.pk != plan.pk:
+        following = named if named is not None and _has_steps(named) else None
+        following = following or plan_for(rooftop=lead.rooftop, event="plan-finished")
+        # Finishing the "plan-finished" plan itself starts it again: better than no next step.
+        if following is not None:
             enrol(lead=lead, plan=following, now=now, reason=f"{plan.name} finished")
 
 
@@ -698,7 +717,8 @@ def callback_add(*, lead: Lead, by: User, point: str, now: dt.datetime) -> Step:
             action=PlanStep.Action.TASK,
             channel="call",
             due_at=now,
-            assignee=by,
+            # The owner's list (the issue's words); whoever forgot, the owner makes the call.
+            assignee=lead.owner or by,
             priority=0,
         )
         LeadEvent.objects.create(
@@ -739,6 +759,9 @@ def visit_log(*, lead: Lead, by: User, objection: str, now: dt.datetime, note: s
     if objection not in OBJECTIONS:
         raise PlanError(f"unknown objection {objection!r}: one of {', '.join(OBJECTIONS)}")
     with transaction.atomic():
+        lead = Lead.objects.select_for_update(of=("self",)).select_related("rooftop").get(pk=lead.pk)
+        if not lead.is_open:
+            raise PlanError("the lead is closed")
         LeadEvent.objects.create(
             lead=lead,
             kind=LeadEvent.Kind.ATTEMPT,
@@ -747,8 +770,21 @@ def visit_log(*, lead: Lead, by: User, objection: str, now: dt.datetime, note: s
             text=f"Visit, no sale: {OBJECTIONS[objection]}" + (f". {note}" if note else ""),
             data={"channel": "visit", "outcome": "talked", "objection": objection, "note": note},
         )
-        Lead.objects.filter(pk=lead.pk, first_attempt_at__isnull=True).update(first_attempt_at=now)
-        Lead.objects.filter(pk=lead.pk, status=Lead.Status.NEW).update(status=Lead.Status.WORKING)
+        fields = []
+        if lead.first_attempt_at is None:
+            lead.first_attempt_at, fields = now, ["first_attempt_at"]
+        if lead.status == Lead.Status.NEW:
+            lead.status, fields = Lead.Status.WORKING, [*fields, "status"]
+            LeadEvent.objects.create(
+                lead=lead,
+                kind=LeadEvent.Kind.STATUS,
+                at=now,
+                actor=by,
+                text="New → Working: visited",
+                data={"from": "new", "to": "working"},
+            )
+        if fields:
+            lead.save(update_fields=fields)
         return lead_event(lead=lead, event="visit-no-sale", condition=objection, now=now, by=by)
 
 
@@ -823,10 +859,17 @@ def reengage(*, incentive, leads: list[Lead], by: User | None, now: dt.datetime)
     if plan is None:
         raise PlanError("the rooftop has no re-engagement plan (transition for the event re-engage)")
     count = 0
-    for lead in leads:
-        if lead.rooftop_id != incentive.rooftop_id or not lead.is_open:
-            continue
-        enrolment = enrol(lead=lead, plan=plan, now=now, reason=f"re-engage: {incentive.title}", by=by)
-        Enrolment.objects.filter(pk=enrolment.pk).update(incentive=incentive)
-        count += 1
+    with transaction.atomic():  # all the chosen prospects, or none
+        for lead in leads:
+            if lead.rooftop_id != incentive.rooftop_id or not lead.is_open:
+                continue
+            enrol(
+                lead=lead,
+                plan=plan,
+                now=now,
+                reason=f"re-engage: {incentive.title}",
+                by=by,
+                incentive=incentive,
+            )
+            count += 1
     return count

@@ -28,6 +28,7 @@ from pursuit.leads import selectors
 from pursuit.leads.models import Lead
 from pursuit.leads.services import LeadError, attempt_log, lead_reassign, lead_status_change, note_add
 from pursuit.lib import clock
+from pursuit.plans.services import PlanError
 from pursuit.web.forms import AttemptForm, LeadFilterForm, NewLeadForm, NoteForm, ReassignForm, StatusForm
 from pursuit.web.selectors import notifications_for_user, outbox_for_user, sent_for_user
 
@@ -92,6 +93,12 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- lead page
 
 
+def _plan_panel(**kwargs):
+    from pursuit.web.plan_views import lead_plan_panel  # plan_views imports this module
+
+    return lead_plan_panel(**kwargs)
+
+
 def _lead_context(request: HttpRequest, lead_id: int, **extra) -> dict:
     lead_page = selectors.lead_page(user=request.user, lead_id=lead_id)
     lead = lead_page.lead
@@ -106,6 +113,7 @@ def _lead_context(request: HttpRequest, lead_id: int, **extra) -> dict:
         "note_form": NoteForm(),
         "status_form": StatusForm(initial={"status": lead.status}),
         "can_reassign": request.user.is_manager,
+        "plan_panel": _plan_panel(lead=lead, user=request.user, now=now),
     }
     if request.user.is_manager:
         context["reassign_form"] = ReassignForm(
@@ -124,18 +132,22 @@ def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
 
 
 def _lead_action(
-    request: HttpRequest, lead: Lead, form, act: Callable[[dict], object], done: str
+    request: HttpRequest, lead: Lead, form, act: Callable[[dict], object], done: str | Callable[[object], str]
 ) -> HttpResponse:
     """Validate `form`, run `act` (one service call), then answer with the updated fragment
-    (htmx) or a redirect to the lead page. A refused change is shown, never raised."""
+    (htmx) or a redirect to the lead page. A refused change is shown, never raised. `done` is the
+    notice, or makes it from what `act` returned."""
     error = ""
     if not form.is_valid():
         error = " ".join(str(e) for errors in form.errors.values() for e in errors)
     else:
         try:
-            act(form.cleaned_data)
-        except LeadError as exc:
+            result = act(form.cleaned_data)
+        except (LeadError, PlanError) as exc:
+            # PlanError too: an attempt or a status change can move the lead to another plan.
             error = str(exc)
+        else:
+            done = done(result) if callable(done) else done
     if is_htmx(request):
         context = _lead_context(request, lead.pk, error=error, notice="" if error else done)
         with timezone.override(lead.rooftop.tz):

@@ -20,12 +20,12 @@ from pursuit.intake.services import payload_receive
 from pursuit.leads.models import Customer, Lead, LeadEvent, Vehicle
 from pursuit.org.models import Holiday, User
 from pursuit.outreach.models import OutboundEmail, OutboxEmail, ResponseTemplate
+from pursuit.plans.models import Incentive
 from pursuit.work.models import Job
 from pursuit.work.services import run_due_once
 
 ADF = (FIXTURES / "namespaced-optin-trade.xml").read_bytes()
 MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
-
 
 
 def url(model_or_obj, view: str, *args) -> str:
@@ -88,6 +88,7 @@ def world(rooftop, manager, bdc_team, consultant, source_token, other_rooftop, o
     Holiday.objects.create(rooftop=rooftop, date=T0.date(), name="Founders' Day")
     Group.objects.create(name="Receptionists")
     ResponseTemplate.objects.create(rooftop=rooftop)
+    Incentive.objects.create(rooftop=rooftop, title="0.9% APR on Civics", make="Honda", created_at=T0)
     receive(rooftop, ADF, channel=Payload.Channel.ADF_HTTP, source=source)
     _, lead = receive(rooftop, json_lead("Ann", "Lee", "ann@example.com", "(312) 555-0142"))
     run_due_once(now=T0, limit=50)  # sends the automatic answers: OutboundEmail rows

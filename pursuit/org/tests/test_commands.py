@@ -15,7 +15,6 @@ ADF = (FIXTURES / "namespaced-optin-trade.xml").read_bytes()
 ADF_PATH = "/api/v1/intake/adf"
 
 
-
 def add_source(*args) -> tuple[str, str]:
     """Run the command; (its output, the token it printed)."""
     out = io.StringIO()

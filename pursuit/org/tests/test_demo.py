@@ -22,7 +22,6 @@ from pursuit.work.services import run_due_once
 pytestmark = pytest.mark.django_db
 
 
-
 def load(*args) -> str:
     out = io.StringIO()
     call_command("load_demo", *args, stdout=out)
