@@ -340,8 +340,11 @@ def plan_merge_fields(lead: Lead, incentive: dict | None = None) -> dict:
 
 
 def incentive_fields(incentive) -> dict:
-    return {"title": incentive.title, "description": incentive.description,
-            "valid_until": incentive.valid_until.strftime("%B %-d") if incentive.valid_until else ""}
+    return {
+        "title": incentive.title,
+        "description": incentive.description,
+        "valid_until": incentive.valid_until.strftime("%B %-d") if incentive.valid_until else "",
+    }
 
 
 def plan_message_send(*, step, now: dt.datetime) -> str | None:
