@@ -5,7 +5,9 @@ Every channel (ADF over HTTP, ADF in email, JSON, the new-lead form, file import
 `payload_store` then `payload_process`, and each prospect through `lead_intake`, so duplicates,
 assignment and scheduling behave the same whatever the channel.
 
-Concurrency: `lead_intake` locks the rooftop row for its transaction. Two processes receiving
+Concurrency: `lead_intake` locks the rooftop row for its transaction (FOR NO KEY UPDATE: it
+excludes other intakes but not the foreign-key checks PostgreSQL makes when any other row that
+points at the rooftop is committed, which FOR UPDATE would hold up). Two processes receiving
 leads for one rooftop therefore take turns (each turn is a few milliseconds), and two copies of
 one inquiry arriving at once cannot both create a customer. The database also refuses a second
 open lead for a customer (a partial unique constraint) as a last line of defence.
@@ -276,7 +278,7 @@ def _import_chunk(
 ) -> list[tuple[int, str]]:
     """Take in one chunk of parsed CSV rows (see `csv_import`). Returns the failed rows."""
     rooftop = payload.rooftop
-    list(Rooftop.objects.select_for_update().filter(pk=rooftop.pk).values_list("pk", flat=True))
+    list(Rooftop.objects.select_for_update(no_key=True).filter(pk=rooftop.pk).values_list("pk", flat=True))
     failures: list[tuple[int, str]] = []
     parsed = []
     for row, prospect in chunk:
@@ -868,7 +870,7 @@ def lead_intake(
     automatic first answer and the speed-to-lead ladder. One transaction."""
     with transaction.atomic():
         # Serialises intake per rooftop: see the module docstring.
-        list(Rooftop.objects.select_for_update().filter(pk=rooftop.pk).values_list("pk", flat=True))
+        list(Rooftop.objects.select_for_update(no_key=True).filter(pk=rooftop.pk).values_list("pk", flat=True))
         contacts = _contacts(prospect, rooftop.country)
         customer = customer_match(rooftop=rooftop, prospect=prospect, contacts=contacts)
         matched = customer is not None

@@ -240,7 +240,7 @@ class CustomerAdmin(PursuitAdmin):
     list_select_related = ["rooftop", "merged_into"]
     ordering = ["-created_at", "-id"]
     date_hierarchy = "created_at"
-    actions = ["merge_customers"]
+    actions = ["merge_customers", "mark_do_not_contact", "mark_deceased"]
     inlines = [PhoneInline, EmailInline, CustomerLeadInline]
     readonly_fields = ["rooftop", "created_at", "merged_into"]
     fieldsets = [
@@ -308,6 +308,26 @@ class CustomerAdmin(PursuitAdmin):
     @admin.display(description="Merged into", ordering="merged_into")
     def merged_into_link(self, obj) -> str:
         return admin_link(obj.merged_into) if obj.merged_into_id else ""
+
+    def _stop(self, request, queryset, reason: str):
+        from pursuit.plans.services import customer_stop
+
+        closed = sum(
+            customer_stop(customer=c, reason=reason, now=clock.now(), by=request.user) for c in queryset
+        )
+        self.message_user(
+            request,
+            f"{queryset.count()} customer(s) marked; {closed} open lead(s) closed, all follow-up stopped.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Do not contact: stop all follow-up at once", permissions=["change"])
+    def mark_do_not_contact(self, request, queryset):
+        self._stop(request, queryset, "do-not-contact")
+
+    @admin.action(description="Deceased: stop all follow-up at once", permissions=["change"])
+    def mark_deceased(self, request, queryset):
+        self._stop(request, queryset, "deceased")
 
     @admin.action(description="Merge selected customers (choose which to keep)", permissions=["change"])
     def merge_customers(self, request, queryset):

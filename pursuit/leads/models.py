@@ -31,6 +31,13 @@ class Customer(models.Model):
     time_zone = models.CharField(
         max_length=64, blank=True, help_text="Derived from the address, else the phone"
     )
+    # Stop conditions. An opt-out of a channel removes that channel's steps; "do not contact"
+    # and deceased end all follow-up. (The consent ledger and its evidence come with compliance.)
+    opted_out = models.JSONField(
+        default=list, blank=True, help_text="Channels the customer asked us not to use"
+    )
+    do_not_contact = models.BooleanField(default=False)
+    deceased = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     # A customer merged into another keeps its row (so old references and history stay
     # readable) and points at the survivor.

@@ -76,6 +76,9 @@ class Rooftop(models.Model):
     )
     handoff_enabled = models.BooleanField(default=True)
     manager_after = models.PositiveIntegerField(default=15, help_text="minutes: tell the managers")
+    silent_after_days = models.PositiveIntegerField(
+        default=7, help_text="days: a warm prospect silent this long moves to the missing-prospect plan"
+    )
 
     class Meta:
         unique_together = [("group", "name")]

@@ -179,6 +179,10 @@ def enrol(
             )
             for p in planned
         )
+        if lead.customer.opted_out:
+            Step.objects.filter(enrolment=enrolment, channel__in=lead.customer.opted_out).update(
+                status=Step.Status.SKIPPED, done_at=now, outcome="the customer opted out of this channel"
+            )
         LeadEvent.objects.create(
             lead=lead,
             kind=LeadEvent.Kind.PLAN,
@@ -486,6 +490,10 @@ def step_skip_reason(step: Step, lead: Lead) -> str:
     read at the moment the step would happen)."""
     customer = lead.customer
     started = step.enrolment.started_at
+    if step.channel in customer.opted_out:
+        return f"the customer opted out of {step.channel}"
+    if customer.do_not_contact or customer.deceased:
+        return "the customer is not to be contacted"
     for condition in (step.plan_step.skip_if if step.plan_step_id else None) or []:
         if condition == "replied" and lead.first_reply_at and lead.first_reply_at >= started:
             return "the customer replied"
@@ -873,3 +881,117 @@ def reengage(*, incentive, leads: list[Lead], by: User | None, now: dt.datetime)
             )
             count += 1
     return count
+
+
+# --------------------------------------------------------------------------- stop conditions
+
+CONTACT_CHANNELS = ("call", "email", "text")
+
+
+def customer_stop(*, customer, reason: str, now: dt.datetime, by: User | None = None) -> int:
+    """The customer died or asked not to be contacted at all: every open lead of theirs is
+    closed with the reason on its timeline, and all follow-up ends at once. Returns the leads
+    closed."""
+    from pursuit.leads.models import Customer
+
+    if reason not in ("deceased", "do-not-contact"):
+        raise PlanError(f"unknown stop reason {reason!r}")
+    closed = 0
+    with transaction.atomic():
+        field = "deceased" if reason == "deceased" else "do_not_contact"
+        Customer.objects.filter(pk=customer.pk).update(**{field: True})
+        setattr(customer, field, True)
+        words = "deceased" if reason == "deceased" else "asked not to be contacted"
+        for lead in Lead.objects.select_for_update(of=("self",)).filter(customer=customer):
+            _end(lead, now, words)
+            Job.objects.filter(lead=lead, status=Job.Status.PENDING).update(
+                status=Job.Status.CANCELLED, done_at=now
+            )
+            if lead.is_open:
+                before = lead.status
+                Lead.objects.filter(pk=lead.pk).update(
+                    status=Lead.Status.CLOSED, closed_at=now, lost_reason=words
+                )
+                LeadEvent.objects.create(
+                    lead=lead,
+                    kind=LeadEvent.Kind.STATUS,
+                    at=now,
+                    actor=by,
+                    text=f"{Lead.Status(before).label} → Closed: customer {words}",
+                    data={"from": before, "to": "closed", "reason": reason},
+                )
+                closed += 1
+    return closed
+
+
+def customer_opt_out(*, customer, channel: str, now: dt.datetime, by: User | None = None) -> None:
+    """The customer asked us not to use one channel: its steps are removed from every open
+    lead's plans at once and the plans go on with the other channels. Out of every channel,
+    or "all": nothing more is sent (`customer_stop`)."""
+    from pursuit.leads.models import Customer
+
+    if channel == "all":
+        customer_stop(customer=customer, reason="do-not-contact", now=now, by=by)
+        return
+    if channel not in CONTACT_CHANNELS:
+        raise PlanError(f"unknown channel {channel!r}: one of {', '.join(CONTACT_CHANNELS)} or all")
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        if channel not in customer.opted_out:
+            customer.opted_out = [*customer.opted_out, channel]
+            customer.save(update_fields=["opted_out"])
+        if set(CONTACT_CHANNELS) <= set(customer.opted_out):
+            customer_stop(customer=customer, reason="do-not-contact", now=now, by=by)
+            return
+        for lead in Lead.objects.filter(customer=customer, status__in=Lead.OPEN_STATUSES):
+            Step.objects.filter(lead=lead, channel=channel, status=Step.Status.PENDING).update(
+                status=Step.Status.CANCELLED, done_at=now, outcome=f"opted out of {channel}"
+            )
+            LeadEvent.objects.create(
+                lead=lead,
+                kind=LeadEvent.Kind.PLAN,
+                at=now,
+                actor=by,
+                text=f"Customer opted out of {channel}: those steps are removed",
+                data={"opted_out": channel},
+            )
+            for enrolment in Enrolment.objects.filter(lead=lead, status=Enrolment.Status.ACTIVE):
+                last = Step.objects.filter(enrolment=enrolment).order_by("-due_at", "-id").first()
+                if (
+                    last is not None
+                    and not Step.objects.filter(enrolment=enrolment, status__in=Step.OPEN).exists()
+                ):
+                    last.lead = lead
+                    _follow_on(
+                        Step.objects.select_related("enrolment__version__plan", "plan_step").get(pk=last.pk),
+                        now,
+                    )
+            lead_ensure_plan(lead=lead, now=now)
+
+
+def silence_check_run(job, *, now: dt.datetime) -> None:
+    """The worker's daily "silence-check": a warm prospect (someone talked with them, they
+    visited, or they replied) who has gone quiet for the rooftop's `silent_after_days` moves to
+    the plan for "gone-silent" (the honest "did I let you down?" call), once per silence."""
+    from django.db.models import Max, Q
+
+    for rooftop in Rooftop.objects.all():
+        plan = plan_for(rooftop=rooftop, event="gone-silent")
+        if plan is None:
+            continue
+        cutoff = now - dt.timedelta(days=rooftop.silent_after_days)
+        warm = Q(events__kind=LeadEvent.Kind.ATTEMPT, events__data__outcome="talked")
+        leads = (
+            Lead.objects.filter(rooftop=rooftop, status__in=Lead.OPEN_STATUSES)
+            .annotate(last_warm=Max("events__at", filter=warm))
+            .filter(Q(last_warm__lt=cutoff) | Q(last_warm__isnull=True, first_reply_at__lt=cutoff))
+            .exclude(first_reply_at__gte=cutoff)
+        )
+        for lead in leads.select_related("rooftop", "customer"):
+            since = max(filter(None, [lead.last_warm, lead.first_reply_at]))
+            if Enrolment.objects.filter(lead=lead, version__plan=plan, started_at__gte=since).exists():
+                continue  # this silence was already followed up
+            try:
+                lead_event(lead=lead, event="gone-silent", now=now)
+            except PlanError as exc:
+                log.warning("silence check: lead %s: %s", lead.pk, exc)

@@ -42,6 +42,7 @@ HANDLERS: dict[str, str] = {
     "ladder-handoff": "pursuit.leads.services.ladder_handoff_run",
     "ladder-escalate": "pursuit.leads.services.ladder_escalate_run",
     "coverage-check": "pursuit.plans.services.coverage_check_run",
+    "silence-check": "pursuit.plans.services.silence_check_run",
 }
 
 # kind -> "module.function(job, *, now, error)", called once when a job has failed for good, so
@@ -231,6 +232,12 @@ def run_due_once(
 def daily_jobs_schedule(*, now: dt.datetime) -> None:
     """Make sure today's daily jobs exist (each worker calls this; the unique key makes one)."""
     day = now.date()
+    job_schedule(
+        kind="silence-check",
+        key=f"silence-check:{day.isoformat()}",
+        now=now,
+        due_at=dt.datetime.combine(day, dt.time(5, 30), tzinfo=dt.UTC),
+    )
     job_schedule(
         kind="coverage-check",
         key=f"coverage-check:{day.isoformat()}",

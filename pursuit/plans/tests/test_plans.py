@@ -395,3 +395,52 @@ def test_an_import_writes_the_first_step_and_each_next_one_when_the_previous_end
     following = next_step(lead)
     assert following.plan_step.position == 2 and following.due_at > first.due_at
     assert Step.objects.filter(lead=lead).count() == 2
+
+
+def test_stop_conditions_deceased_do_not_contact_and_one_channel(rooftop, bdc_team, manager, plans):
+    from pursuit.plans.services import customer_opt_out, customer_stop
+
+    lead = new_lead(rooftop)
+    customer_opt_out(customer=lead.customer, channel="email", now=T0, by=manager)
+    assert [name for name, _ in open_steps(lead)] == ["First call", "Second call"]  # the email step is gone
+    assert lead.events.filter(text__contains="opted out of email").exists()
+    customer_stop(customer=lead.customer, reason="deceased", now=T0, by=manager)
+    lead.refresh_from_db()
+    assert lead.status == "closed" and open_steps(lead) == [] and not coverage_gaps().exists()
+    other = new_lead(rooftop, first="Bo", email="bo@example.com")
+    for channel in ("call", "email", "text"):
+        customer_opt_out(customer=other.customer, channel=channel, now=T0)
+    other.refresh_from_db()
+    assert other.status == "closed" and other.customer.do_not_contact
+
+
+def test_a_warm_prospect_who_goes_silent_gets_the_truth_seeking_plan_once(rooftop, bdc_team, plans):
+    from pursuit.plans.services import silence_check_run
+
+    missing = make_plan(
+        rooftop,
+        "missing-prospect",
+        [
+            {
+                "name": "Honest call",
+                "amount": 0,
+                "unit": "minutes",
+                "counted_from": "enrolment",
+                "window": "any",
+                "channel": "call",
+                "action": "task",
+            }
+        ],
+    )
+    Transition.objects.create(rooftop=rooftop, event="gone-silent", plan=missing)
+    lead = new_lead(rooftop)
+    cold = new_lead(rooftop, first="Cy", email="cy@example.com")  # never talked: not warm
+    attempt_log(lead=lead, user=lead.owner, channel="call", outcome="talked", now=T0)
+    silence_check_run(None, now=T0 + dt.timedelta(days=6))
+    assert next_step(lead).plan_step.name != "Honest call"
+    silence_check_run(None, now=T0 + dt.timedelta(days=8))
+    assert next_step(lead).plan_step.name == "Honest call"
+    assert not Step.objects.filter(lead=cold, plan_step__name="Honest call").exists()
+    step_count = Step.objects.filter(lead=lead).count()
+    silence_check_run(None, now=T0 + dt.timedelta(days=9))
+    assert Step.objects.filter(lead=lead).count() == step_count  # once per silence
