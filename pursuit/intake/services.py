@@ -558,7 +558,7 @@ def customer_match(*, rooftop: Rooftop, prospect: ParsedProspect, contacts: _Con
     """The existing customer this prospect is, or None.
 
     Same email, or same valid phone number: the same customer. A number that is not valid
-    (kept as written) matches only together with the same full name: placeholder numbers such
+    (kept as written) matches only together with the same full name: made-up numbers such
     as 555-123-4567 are shared by strangers. Provider ids are never used alone (some providers
     reuse them). Of several candidates, the one with an open lead wins, then the most recent.
     """

@@ -122,7 +122,7 @@ def test_the_whole_corpus_goes_through_intake_as_expected(rooftop, bdc_team):
     assert (rust.status, send.status) == ("created", "re-inquiry")
     assert send.customer == rust.customer and send.lead == rust.lead and send.matched
     assert LeadEvent.objects.filter(lead_id=rust.lead, kind="re-inquiry").count() == 1
-    # seorylie-1, -2 and -5 share a placeholder number but are three people.
+    # seorylie-1, -2 and -5 share a made-up number but are three people.
     three = {outcomes[f"seorylie-{n}.xml"][0].customer for n in (1, 2, 5)}
     assert len(three) == 3
     # Customers stay unique: one open lead each.
@@ -180,7 +180,7 @@ def test_same_email_attaches_to_the_customer_and_records_a_reinquiry(rooftop, bd
     assert Notification.objects.filter(user=lead.owner, kind="re-inquiry").count() == 1
 
 
-def test_same_valid_phone_matches_but_a_placeholder_number_needs_the_same_name(rooftop, bdc_team):
+def test_same_valid_phone_matches_but_a_made_up_number_needs_the_same_name(rooftop, bdc_team):
     _, [a] = receive(rooftop, adf("Ann", "Lee", phone="312-266-1234"))
     _, [b] = receive(rooftop, adf("A.", "Lee", phone="+1 312 266 1234"))
     assert b.customer == a.customer and b.status == "re-inquiry"
