@@ -7,52 +7,19 @@ Screenshots go to test-artifacts/screenshots/plans-*.png for a person to look at
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
 
-import pytest
 from django.utils import timezone
 
 from pursuit.conftest import PASSWORD
 from pursuit.plans.models import Enrolment
-from pursuit.web.tests.conftest import json_lead
+from pursuit.web.tests.conftest import BROWSER, json_lead, screenshot
 from pursuit.web.tests.test_plan_pages import plan_world
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a
-# thread with a running loop unless told that this is deliberate.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium)"
-    ),
-]
-
-
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
+pytestmark = BROWSER
 
 
 def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"plans-{name}.png"), full_page=True)
+    screenshot(page, f"plans-{name}")
 
 
 def login(page, base: str, user) -> None:
