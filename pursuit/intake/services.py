@@ -870,7 +870,9 @@ def lead_intake(
     automatic first answer and the speed-to-lead ladder. One transaction."""
     with transaction.atomic():
         # Serialises intake per rooftop: see the module docstring.
-        list(Rooftop.objects.select_for_update(no_key=True).filter(pk=rooftop.pk).values_list("pk", flat=True))
+        list(
+            Rooftop.objects.select_for_update(no_key=True).filter(pk=rooftop.pk).values_list("pk", flat=True)
+        )
         contacts = _contacts(prospect, rooftop.country)
         customer = customer_match(rooftop=rooftop, prospect=prospect, contacts=contacts)
         matched = customer is not None

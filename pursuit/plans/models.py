@@ -217,6 +217,10 @@ class Step(models.Model):
             models.Index(
                 fields=["due_at"], condition=Q(status="pending", action="send"), name="step_send_due_idx"
             ),
+            # Serves the reclaim of steps whose worker died (claimed, lease run out).
+            models.Index(
+                fields=["claimed_until"], condition=Q(status="claimed"), name="step_claimed_lease_idx"
+            ),
             # Serves "what is next for this lead" and the coverage check.
             models.Index(fields=["lead", "status", "due_at"]),
             # Serves a person's list of due tasks.

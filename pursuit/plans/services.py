@@ -527,9 +527,10 @@ def steps_claim(*, now: dt.datetime, worker: str, limit: int = 10) -> list[Step]
 
     from pursuit.work.services import rows_claim
 
-    due = Q(status=Step.Status.PENDING, action=PlanStep.Action.SEND, due_at__lte=now) | Q(
-        status=Step.Status.CLAIMED, claimed_until__lt=now
-    )
+    due = [
+        Q(status=Step.Status.PENDING, action=PlanStep.Action.SEND, due_at__lte=now),
+        Q(status=Step.Status.CLAIMED, claimed_until__lt=now),
+    ]
     return rows_claim(Step, due=due, order_by=("due_at", "id"), now=now, worker=worker, limit=limit)
 
 
