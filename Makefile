@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HTMX_VERSION := 2.0.4
 
-.PHONY: run test setup lint bench-speed bench-import clean
+.PHONY: run test setup lint bench-speed bench-import bench-dispatch clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench-speed: setup
 
 bench-import: setup
 	$(BIN)/python bench/import.py
+
+bench-dispatch: setup
+	$(BIN)/python bench/dispatch.py
 
 clean:
 	rm -rf $(VENV) data pursuit/web/static/vendor
