@@ -8,19 +8,22 @@ For each backlog (the big one, `--leads` enrolled leads, and the small one, `--s
 PostgreSQL database `pursuit_dispatch_<pid>` is created, migrated and seeded (a rooftop with three
 BDC agents, see _common.py); a plan of 11 steps is saved (an automatic intro email first, then
 calls, emails and a text, all in the future). The backlog is then bulk-loaded with SQL
-(generate_series, foreign-key triggers off, secondary indexes dropped and rebuilt afterwards):
-per lead a customer, an email address, a vehicle, the lead (status working), its enrolment and
-`--future` (10) pending future steps, a mix of tasks and sends. On top come exactly `--due`
-automatic email steps spread over distinct leads, parked far in the future; VACUUM ANALYZE.
+(generate_series, foreign-key triggers off, secondary indexes dropped and rebuilt afterwards,
+model defaults as column defaults while loading): per lead a customer, an email address, a
+vehicle, the lead (status working), its enrolment and 10 pending future steps (the plan's steps
+2 to 11: five tasks, five sends). On top come exactly `--due` automatic email steps (step 1) on
+distinct leads spread over the backlog, parked far in the future; VACUUM ANALYZE.
 
 Then an SMTP server (aiosmtpd) runs in this process on a loopback port, recording each message's
 Message-ID; `--workers` (2) `pursuit worker --batch 50` processes start; once both are connected
 and idle, one UPDATE makes the parked steps due (a minute ago), and the clock starts. It stops
 when no parked step is pending or claimed any more (polled every 0.2 s) and the SMTP server has
 received every step's message (Message-ID <step.ID@bench.example>). Figures: time, sends/s,
-duplicates (messages received more than once; must be 0), and the cost of one idle claim query
-(EXPLAIN ANALYZE) with each backlog. Targets (issue 3): big/small time ratio under 1.5, and at
-least 500 sends/s.
+duplicates (messages received more than once; must be 0), CPU per step of the workers, of their
+database sessions (read from /proc: the database must be on this machine) and of this process
+(the SMTP server), the CPU the idle workers cost afterwards, and the time of one idle
+`steps_claim` with EXPLAIN ANALYZE of the locking queries it makes. Targets (issue 3): big/small
+time ratio under 1.5, and at least 500 sends/s.
 
 Enrolment: in each database, `pursuit.plans.services.enrol` is timed for `--enrol` (1,000) leads
 in one process on a plan of 15 steps (per-lead ms and SQL statements), with `schedule_compute`
@@ -30,7 +33,9 @@ alone and the bulk path of imports (`enrol_new_leads`) for comparison.
 SQL statement counted by shape and the SMTP sessions counted: where a step's time goes.
 
 If loading the big backlog takes longer than `--load-budget` seconds (default 360), loading stops
-at the last whole chunk and the figures say at what size they were measured.
+at the last whole chunk and the figures say at what size they were measured. The checkout
+measured is this one or BENCH_PROJECT's (see _common.py); its commit is printed per backlog, and
+a run whose backlogs saw different commits says so.
 """
 
 from __future__ import annotations
@@ -626,8 +631,13 @@ def run_backlog(label: str, leads: int, args: argparse.Namespace) -> dict:
             for line in plan:
                 if not line.strip().startswith(("Buffers", "Planning:")):
                     print(f"    {line}")
-        print(f"  dispatch: {args.workers} workers, --batch {args.batch} (load average {load()})", flush=True)
+        commit = _commit()
+        print(
+            f"  dispatch: {args.workers} workers, --batch {args.batch} (load average {load()}; code at {commit})",
+            flush=True,
+        )
         result = dispatch(env, loaded, args)
+        result["commit"] = commit
         result["load_after"] = load()
         _print_dispatch(result)
         enrolment = task("enrol", env, str(loaded["pool_first"]), str(args.enrol))
@@ -712,6 +722,12 @@ def print_table(results: list[dict], args: argparse.Namespace) -> None:
             f"{'met' if worst >= TARGET_RATE else 'MISSED'}); duplicates {dupes} "
             f"({'met' if dupes == 0 else 'MISSED'})"
         )
+        if by["big"]["dispatch"].get("commit") != by["small"]["dispatch"].get("commit"):
+            print(
+                "WARNING: the code changed between the two backlogs (big at "
+                f"{by['big']['dispatch'].get('commit')}, small at {by['small']['dispatch'].get('commit')}): "
+                "the ratio compares two versions"
+            )
         if by["big"]["leads"] < by["big"].get("asked", by["big"]["leads"]):
             print(f"note: the big backlog was measured at {by['big']['leads']:,} leads (load budget)")
 
