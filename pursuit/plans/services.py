@@ -115,6 +115,21 @@ def _assignee(lead: Lead, step: PlanStep, cache: dict | None = None) -> User | N
     return cache[key] or lead.owner
 
 
+def _step_row(
+    enrolment: Enrolment, lead: Lead, plan_step: PlanStep, due_at: dt.datetime, people: dict
+) -> Step:
+    """A lead's step of a plan, unsaved (`people` caches who takes tasks for other roles)."""
+    return Step(
+        enrolment=enrolment,
+        lead=lead,
+        plan_step=plan_step,
+        action=plan_step.action,
+        channel=plan_step.channel,
+        due_at=due_at,
+        assignee=_assignee(lead, plan_step, people),
+    )
+
+
 def plan_for(*, rooftop: Rooftop, event: str, condition: str = "") -> Plan | None:
     """The plan an event moves a lead to: the rule for this condition, else the event's rule."""
     rules = {
@@ -167,18 +182,8 @@ def enrol(
         planned = schedule_compute(
             steps=steps, start=now, hours=rooftop_hours(lead.rooftop), customer_zone=lead.customer.time_zone
         )
-        Step.objects.bulk_create(
-            Step(
-                enrolment=enrolment,
-                lead=lead,
-                plan_step=p.plan_step,
-                action=p.plan_step.action,
-                channel=p.plan_step.channel,
-                due_at=p.due_at,
-                assignee=_assignee(lead, p.plan_step),
-            )
-            for p in planned
-        )
+        people: dict = {}
+        Step.objects.bulk_create(_step_row(enrolment, lead, p.plan_step, p.due_at, people) for p in planned)
         if lead.customer.opted_out:
             Step.objects.filter(enrolment=enrolment, channel__in=lead.customer.opted_out).update(
                 status=Step.Status.SKIPPED, done_at=now, outcome="the customer opted out of this channel"
@@ -317,18 +322,7 @@ def enrol_new_leads(*, leads: list[Lead], now: dt.datetime, fresh: bool) -> int:
                 schedules[zone] = schedule_compute(steps=steps, start=now, hours=hours, customer_zone=zone)[
                     :1
                 ]
-            rows += [
-                Step(
-                    enrolment=enrolment,
-                    lead=lead,
-                    plan_step=p.plan_step,
-                    action=p.plan_step.action,
-                    channel=p.plan_step.channel,
-                    due_at=p.due_at,
-                    assignee=_assignee(lead, p.plan_step, people),
-                )
-                for p in schedules[zone]
-            ]
+            rows += [_step_row(enrolment, lead, p.plan_step, p.due_at, people) for p in schedules[zone]]
             events.append(
                 LeadEvent(
                     lead=lead,
