@@ -22,7 +22,7 @@ from email.utils import formataddr
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -178,10 +178,12 @@ def _send(
     reply_to: list[str],
     message_id: str,
     now: dt.datetime,
+    checked: bool = False,
 ) -> OutboundEmail | None:
     """Send once per Message-ID (see the module docstring). Returns the new record, or None when
-    the message had already been sent."""
-    if OutboundEmail.objects.filter(message_id=message_id, status=OutboundEmail.Status.SENT).exists():
+    the message had already been sent. `checked`: the caller has just looked the Message-ID up
+    (the worker does it once for a whole batch, see `message_ids_sent`)."""
+    if not checked and message_ids_sent([message_id]):
         return None
     message = EmailMessage(
         subject=subject,
@@ -220,10 +222,26 @@ def _send(
             | {"status": OutboundEmail.Status.FAILED, "error": f"{type(exc).__name__}: {exc}"[:2000]},
         )
         raise
-    sent, _ = OutboundEmail.objects.update_or_create(
-        message_id=message_id, defaults=record | {"status": OutboundEmail.Status.SENT, "error": ""}
+    # Recorded (committed) at once: the record is what stops a second send after a crash.
+    try:
+        with transaction.atomic():
+            return OutboundEmail.objects.create(
+                message_id=message_id, status=OutboundEmail.Status.SENT, **record
+            )
+    except IntegrityError:  # an earlier try left a failed record
+        sent, _ = OutboundEmail.objects.update_or_create(
+            message_id=message_id, defaults=record | {"status": OutboundEmail.Status.SENT, "error": ""}
+        )
+        return sent
+
+
+def message_ids_sent(message_ids: list[str]) -> set[str]:
+    """Which of these messages were already handed to the mail server."""
+    return set(
+        OutboundEmail.objects.filter(
+            message_id__in=message_ids, status=OutboundEmail.Status.SENT
+        ).values_list("message_id", flat=True)
     )
-    return sent
 
 
 def auto_response_compose(lead: Lead) -> tuple[str, str, str, list[str], str]:
@@ -355,14 +373,25 @@ def incentive_fields(incentive) -> dict:
     }
 
 
-def plan_message_send(*, step, now: dt.datetime) -> str | None:
-    """Send an automatic plan step's email. Returns the address, or None if it had already
-    been sent (see the module docstring). Raises PermanentError when it cannot be sent."""
+def step_message_id(step) -> str:
+    """The Message-ID of an automatic step's email: the same on every try (docs/sending.md)."""
+    return f"<step.{step.pk}@{_domain(step.lead.rooftop.email)}>"
+
+
+def _first_email(customer) -> str:
+    # .all() so that a batch's prefetched addresses are used.
+    emails = sorted(customer.emails.all(), key=lambda e: e.pk)
+    return emails[0].address if emails else ""
+
+
+def plan_email_deliver(*, step, now: dt.datetime, checked: bool = False) -> OutboundEmail | None:
+    """Send an automatic plan step's email and record it. Returns the record, or None if it had
+    already been sent. Raises PermanentError when it cannot be sent."""
     lead = step.lead
     template = step.plan_step.template
     if template is None:
         raise PermanentError(f"the step {step.plan_step.name} has no template")
-    to = lead.customer.emails.order_by("id").values_list("address", flat=True).first()
+    to = _first_email(lead.customer)
     if not to:
         raise PermanentError("the customer has no email address")
     incentive = step.enrolment.incentive
@@ -373,27 +402,26 @@ def plan_message_send(*, step, now: dt.datetime) -> str | None:
     except TemplateProblem as exc:
         raise PermanentError(f"the template {template.name} does not render: {exc}") from exc
     owner = fields["owner"]["name"]
-    sender = formataddr((owner, lead.rooftop.email or settings.DEFAULT_FROM_EMAIL))
-    reply_to = [lead.owner.email] if lead.owner and lead.owner.email else []
-    message_id = f"<step.{step.pk}@{_domain(lead.rooftop.email)}>"
-    sent = _send(
+    return _send(
         lead=lead,
         kind=f"plan:{step.enrolment.version.plan.key}"[:30],
         to=to,
         subject=subject,
         body=body,
-        from_email=sender,
-        reply_to=reply_to,
-        message_id=message_id,
+        from_email=formataddr((owner, lead.rooftop.email or settings.DEFAULT_FROM_EMAIL)),
+        reply_to=[lead.owner.email] if lead.owner and lead.owner.email else [],
+        message_id=step_message_id(step),
         now=now,
+        checked=checked,
     )
-    if sent is None:
-        return None
-    LeadEvent.objects.create(
-        lead=lead,
+
+
+def plan_email_event(step, sent: OutboundEmail) -> LeadEvent:
+    """The timeline entry of a sent plan email (unsaved: the worker writes a batch's at once)."""
+    return LeadEvent(
+        lead_id=step.lead_id,
         kind=LeadEvent.Kind.STEP,
-        at=now,
-        text=f"{step.plan_step.name}: emailed to {to}: {subject}",
-        data={"step": step.pk, "email": sent.pk, "message_id": message_id},
+        at=sent.sent_at,
+        text=f"{step.plan_step.name}: emailed to {sent.to}: {sent.subject}",
+        data={"step": step.pk, "email": sent.pk, "message_id": sent.message_id},
     )
-    return to

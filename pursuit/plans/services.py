@@ -481,7 +481,8 @@ def coverage_gaps(*, rooftop: Rooftop | None = None):
 
 def step_skip_reason(step: Step, lead: Lead) -> str:
     """Why this step should not happen for this lead now, or "" (its `skip_if` conditions,
-    read at the moment the step would happen)."""
+    read at the moment the step would happen; contacts through .all(), so a batch's prefetched
+    ones are used)."""
     customer = lead.customer
     started = step.enrolment.started_at
     if step.channel in customer.opted_out:
@@ -507,13 +508,25 @@ def step_skip_reason(step: Step, lead: Lead) -> str:
             ).exists()
         ):
             return "the automatic first answer went out"
-        if condition == "no-email" and not customer.emails.exists():
+        if condition == "no-email" and not customer.emails.all():
             return "no email address"
-        if condition == "no-phone" and not customer.phones.exists():
+        if condition == "no-phone" and not customer.phones.all():
             return "no phone number"
-        if condition == "no-mobile" and not customer.phones.filter(type="mobile").exists():
+        if condition == "no-mobile" and not any(p.type == "mobile" for p in customer.phones.all()):
             return "no mobile number"
     return ""
+
+
+# What a batch of claimed steps loads in one go (one query, and one per prefetched relation).
+_STEP_RELATED = (
+    "enrolment__version__plan",
+    "enrolment__incentive",
+    "plan_step__template",
+    "lead__customer",
+    "lead__rooftop",
+    "lead__owner",
+)
+_STEP_PREFETCH = ("lead__vehicles", "lead__customer__emails", "lead__customer__phones")
 
 
 def steps_claim(*, now: dt.datetime, worker: str, limit: int = 10) -> list[Step]:
@@ -525,78 +538,175 @@ def steps_claim(*, now: dt.datetime, worker: str, limit: int = 10) -> list[Step]
         Q(status=Step.Status.PENDING, action=PlanStep.Action.SEND, due_at__lte=now),
         Q(status=Step.Status.CLAIMED, claimed_until__lt=now),
     ]
-    return rows_claim(Step, due=due, order_by=("due_at", "id"), now=now, worker=worker, limit=limit)
+    return rows_claim(
+        Step,
+        due=due,
+        order_by=("due_at", "id"),
+        now=now,
+        worker=worker,
+        limit=limit,
+        related=_STEP_RELATED,
+        prefetch=_STEP_PREFETCH,
+    )
 
 
-def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None) -> int:
-    """Claim and run due automatic steps; one failing step never stops the others."""
-    from pursuit.work.services import BACKOFF, PermanentError
+@dataclass
+class _Finished:
+    """A claimed step the worker is done with, closed with the rest of its batch."""
 
-    steps = steps_claim(now=now, worker=worker, limit=limit)
-    for step in steps:
-        at = clock() if clock else now
-        try:
-            step_send(step, now=at)
-        except Exception as exc:
-            log.warning("step %s failed on attempt %s: %s", step.pk, step.attempts, exc)
-            final = isinstance(exc, PermanentError) or step.attempts > len(BACKOFF)
-            update = {
-                "last_error": f"{type(exc).__name__}: {exc}"[:2000],
-                "claimed_until": None,
-                "status": Step.Status.FAILED if final else Step.Status.PENDING,
-            }
-            if not final:
-                update["due_at"] = at + BACKOFF[step.attempts - 1]
-            held = Step.objects.filter(
-                pk=step.pk, claimed_by=step.claimed_by, status=Step.Status.CLAIMED
-            ).update(**update)
-            if held and final:
-                # A step that cannot be sent must not leave the lead without a next step.
-                step_finish(step=step, now=at, status=Step.Status.FAILED, outcome=update["last_error"])
-    return len(steps)
+    step: Step
+    status: str
+    outcome: str
+    event: LeadEvent | None = None
 
 
-def step_send(step: Step, *, now: dt.datetime) -> None:
-    """Run one claimed automatic step: re-check, send, record, let the plan go on.
-
-    Sending follows docs/sending.md: the message's Message-ID is derived from the step, so a
-    step run twice after a crash finds its record and does not send again.
-    """
-    from pursuit.outreach.services import plan_message_send
-
-    step = Step.objects.select_related(
-        "enrolment__version__plan", "plan_step__template", "lead__customer", "lead__rooftop", "lead__owner"
-    ).get(pk=step.pk)
+def _step_verdict(step: Step) -> tuple[str, str]:
+    """What to do with a claimed automatic step now: ("send", ""), ("cancel" | "skip", why) or
+    ("task", why) for a step a person must do instead."""
     lead = step.lead
     if step.enrolment.status != Enrolment.Status.ACTIVE:
-        Step.objects.filter(pk=step.pk).update(
-            status=Step.Status.CANCELLED, done_at=now, outcome="plan ended"
-        )
-        return
+        return "cancel", "plan ended"
     reason = step_skip_reason(step, lead)
     if not reason and not lead.is_open and step.enrolment.version.plan.key not in _plans_after_close(lead):
         reason = "the lead is closed"
-    if not reason and step.channel == "email" and not lead.customer.emails.exists():
+    if not reason and step.channel == "email" and not step.lead.customer.emails.all():
         reason = "no email address"
-    if not reason and step.channel == "text":
+    if reason:
+        return "skip", reason
+    if step.channel != "email":
         # Automatic texts need the text provider and recorded consent (the compliance gate):
         # until then a text step becomes a task for a person.
-        Step.objects.filter(pk=step.pk).update(
-            status=Step.Status.PENDING, action=PlanStep.Action.TASK, claimed_until=None, assignee=lead.owner
+        return "task", "automatic texts are not sent yet"
+    return "send", ""
+
+
+def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None) -> int:
+    """Claim and run a batch of due automatic steps; one failing step never stops the others.
+
+    Sending follows docs/sending.md: each message's Message-ID is derived from its step and its
+    record is committed as soon as the mail server accepts it, so a step run again after a crash
+    finds the record and is not sent twice. The batch's steps are then closed, their timeline
+    entries written and their plans moved on, in one transaction.
+    """
+    from pursuit.outreach.services import (
+        message_ids_sent,
+        plan_email_deliver,
+        plan_email_event,
+        step_message_id,
+    )
+
+    steps = steps_claim(now=now, worker=worker, limit=limit)
+    if not steps:
+        return 0
+    sent_before = message_ids_sent([step_message_id(step) for step in steps if step.channel == "email"])
+    finished: list[_Finished] = []
+    tasks: list[Step] = []
+    for step in steps:
+        at = clock() if clock else now
+        verdict, reason = _step_verdict(step)
+        if verdict == "cancel":
+            finished.append(_Finished(step, Step.Status.CANCELLED, reason))
+        elif verdict == "skip":
+            event = LeadEvent(
+                lead_id=step.lead_id,
+                kind=LeadEvent.Kind.STEP,
+                at=at,
+                text=f"Skipped: {step.plan_step.name} ({reason})",
+                data={"step": step.pk},
+            )
+            finished.append(_Finished(step, Step.Status.SKIPPED, reason, event))
+        elif verdict == "task":
+            tasks.append(step)
+        elif step_message_id(step) in sent_before:
+            finished.append(_Finished(step, Step.Status.DONE, "already sent"))
+        else:
+            try:
+                sent = plan_email_deliver(step=step, now=at, checked=True)
+            except Exception as exc:
+                _step_failed(step, exc, at)
+                continue
+            if sent is None:
+                finished.append(_Finished(step, Step.Status.DONE, "already sent"))
+            else:
+                finished.append(
+                    _Finished(step, Step.Status.DONE, f"sent to {sent.to}", plan_email_event(step, sent))
+                )
+    if tasks:
+        for step in tasks:
+            step.status, step.action, step.claimed_until, step.assignee = (
+                Step.Status.PENDING,
+                PlanStep.Action.TASK,
+                None,
+                step.lead.owner,
+            )
+        Step.objects.bulk_update(tasks, ["status", "action", "claimed_until", "assignee"])
+    if finished:
+        _steps_close(finished, now=clock() if clock else now, worker=worker)
+    return len(steps)
+
+
+def _step_failed(step: Step, exc: Exception, at: dt.datetime) -> None:
+    """Retry a step that could not be sent later, or give it up (the plan still goes on)."""
+    from pursuit.work.services import BACKOFF, PermanentError
+
+    log.warning("step %s failed on attempt %s: %s", step.pk, step.attempts, exc)
+    final = isinstance(exc, PermanentError) or step.attempts > len(BACKOFF)
+    update = {
+        "last_error": f"{type(exc).__name__}: {exc}"[:2000],
+        "claimed_until": None,
+        "status": Step.Status.FAILED if final else Step.Status.PENDING,
+    }
+    if not final:
+        update["due_at"] = at + BACKOFF[step.attempts - 1]
+    held = Step.objects.filter(pk=step.pk, claimed_by=step.claimed_by, status=Step.Status.CLAIMED).update(
+        **update
+    )
+    if held and final:
+        # A step that cannot be sent must not leave the lead without a next step.
+        step_finish(step=step, now=at, status=Step.Status.FAILED, outcome=update["last_error"])
+
+
+def _steps_close(finished: list[_Finished], *, now: dt.datetime, worker: str) -> None:
+    """Close a batch's steps and write their timeline entries in one transaction, then let the
+    plan go on where it must: a repeating step, or the last open step of its enrolment (most
+    steps have their successors written already, and need nothing more)."""
+    with transaction.atomic():
+        # Lock the leads, in id order so two workers never wait on each other in a circle.
+        list(
+            Lead.objects.select_for_update()
+            .filter(pk__in={f.step.lead_id for f in finished})
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-        return
-    if reason:
-        step_finish(step=step, now=now, status=Step.Status.SKIPPED, outcome=reason)
-        LeadEvent.objects.create(
-            lead=lead,
-            kind=LeadEvent.Kind.STEP,
-            at=now,
-            text=f"Skipped: {step.plan_step.name} ({reason})",
-            data={"step": step.pk},
+        # Only steps still held by this worker: one a person closed meanwhile stays closed.
+        held = set(
+            Step.objects.filter(
+                pk__in=[f.step.pk for f in finished], status=Step.Status.CLAIMED, claimed_by=worker
+            ).values_list("pk", flat=True)
         )
-        return
-    sent = plan_message_send(step=step, now=now)
-    step_finish(step=step, now=now, outcome=f"sent to {sent}" if sent else "already sent")
+        closing = [f for f in finished if f.step.pk in held]
+        for f in closing:
+            f.step.status, f.step.done_at, f.step.outcome, f.step.claimed_until = (
+                f.status,
+                now,
+                f.outcome[:200],
+                None,
+            )
+        Step.objects.bulk_update([f.step for f in closing], ["status", "done_at", "outcome", "claimed_until"])
+        # A message that went out is on the timeline even if a person closed its step meanwhile.
+        LeadEvent.objects.bulk_create([f.event for f in finished if f.event is not None])
+        moving = [f.step for f in closing if f.status != Step.Status.CANCELLED and f.step.plan_step_id]
+        if not moving:
+            return
+        later = {}  # enrolment -> the furthest position among its other open steps
+        for enrolment_id, position in Step.objects.filter(
+            enrolment_id__in={s.enrolment_id for s in moving}, status__in=Step.OPEN, plan_step__isnull=False
+        ).values_list("enrolment_id", "plan_step__position"):
+            later[enrolment_id] = max(position, later.get(enrolment_id, position))
+        for step in moving:
+            if step.plan_step.repeat or later.get(step.enrolment_id, -1) <= step.plan_step.position:
+                step.enrolment.refresh_from_db(fields=["status"])
+                _follow_on(step, now)
 
 
 # --------------------------------------------------------------------------- what people do

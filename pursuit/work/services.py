@@ -19,16 +19,14 @@ Locking rules (read before changing anything here):
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
-import operator
 import os
 import socket
 from collections.abc import Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.module_loading import import_string
 
 from pursuit.work.models import Job, Notification
@@ -133,9 +131,12 @@ def rows_claim(
     worker: str,
     limit: int,
     lease_seconds: int | None = None,
+    related: tuple[str, ...] = (),
+    prefetch: tuple[str, ...] = (),
 ) -> list:
     """Claim up to `limit` rows of `model` matching any of `due` for `worker` (see the locking
-    rules above). The model has status, claimed_until, claimed_by and attempts fields.
+    rules above), loaded with `related` and `prefetch`. The model has status, claimed_until,
+    claimed_by and attempts fields.
 
     Each condition is its own query, so each can use its own partial index: one query with an
     OR of them makes PostgreSQL scan the whole table, which with millions of future steps costs
@@ -155,15 +156,16 @@ def rows_claim(
             )
         if not ids:
             return []
-        either = functools.reduce(operator.or_, due)
-        rows = list(model.objects.filter(id__in=ids).filter(either))
-        for row in rows:
-            row.status = "claimed"
-            row.claimed_until = now + lease
-            row.claimed_by = worker
-            row.attempts += 1
-        model.objects.bulk_update(rows, ["status", "claimed_until", "claimed_by", "attempts"])
-    return rows
+        # The rows are locked by this transaction, so they still match: one UPDATE claims them all.
+        model.objects.filter(id__in=ids).update(
+            status="claimed", claimed_until=now + lease, claimed_by=worker, attempts=F("attempts") + 1
+        )
+        rows = model.objects.filter(id__in=ids).order_by(*order_by)
+        if related:
+            rows = rows.select_related(*related)
+        if prefetch:
+            rows = rows.prefetch_related(*prefetch)
+        return list(rows)
 
 
 def jobs_claim(

@@ -397,6 +397,57 @@ def test_an_import_writes_the_first_step_and_each_next_one_when_the_previous_end
     assert Step.objects.filter(lead=lead).count() == 2
 
 
+def test_the_worker_moves_imported_plans_on_one_step_at_a_time(rooftop, bdc_team, settings):
+    """Imports write only the first step; the worker's batch must write each next one."""
+    from pursuit.intake.services import csv_import, payload_store
+    from pursuit.plans.files import plans_install_defaults
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    plans_install_defaults(rooftop=rooftop, now=T0)
+    rows = "".join(f"P{i},Lee,p{i}@example.com\n" for i in range(7))
+    payload = payload_store(
+        rooftop=rooftop,
+        channel="import-csv",
+        now=T0,
+        name="x.csv",
+        content=f"first_name,last_name,email\n{rows}".encode(),
+    )
+    csv_import(payload=payload, now=T0)
+    firsts = list(Step.objects.filter(lead__rooftop=rooftop).select_related("plan_step"))
+    assert len(firsts) == 7 and {s.plan_step.position for s in firsts} == {1}
+    # Turn the first steps into due automatic emails, then run them in batches of 3.
+    template = MessageTemplate.objects.filter(rooftop=rooftop, channel="email").first()
+    PlanStep.objects.filter(pk=firsts[0].plan_step_id).update(
+        action="send", channel="email", template=template, skip_if=[]
+    )
+    Step.objects.filter(pk__in=[s.pk for s in firsts]).update(action="send", channel="email", due_at=T0)
+    while run_due_once(now=T0, limit=3):
+        pass
+    assert len(mail.outbox) == 7 and len({m.extra_headers["Message-ID"] for m in mail.outbox}) == 7
+    for step in firsts:
+        step.refresh_from_db()
+        assert (
+            step.status == "done"
+            and step.outcome == f"sent to {step.lead.customer.first_name.lower()}@example.com"
+        )
+        following = next_step(step.lead)
+        assert following.plan_step.position == 2 and following.due_at > T0
+        assert step.lead.events.filter(kind="step", text__contains="emailed to").count() == 1
+
+
+def test_a_step_a_person_closed_while_the_worker_held_it_stays_closed(rooftop, bdc_team, plans, settings):
+    from pursuit.plans.services import _Finished, _steps_close
+
+    lead = new_lead(rooftop)
+    intro = Step.objects.get(lead=lead, plan_step__name="Intro email")
+    Step.objects.filter(pk=intro.pk).update(status="claimed", claimed_by="w1", claimed_until=T0)
+    Step.objects.filter(pk=intro.pk).update(status="cancelled", outcome="plan stopped by maria")
+    intro.refresh_from_db()
+    _steps_close([_Finished(intro, "done", "sent to x")], now=T0, worker="w1")
+    intro.refresh_from_db()
+    assert intro.status == "cancelled" and intro.outcome == "plan stopped by maria"
+
+
 def test_stop_conditions_deceased_do_not_contact_and_one_channel(rooftop, bdc_team, manager, plans):
     from pursuit.plans.services import customer_opt_out, customer_stop
 
