@@ -5,6 +5,7 @@ Framework-free: no database, no settings.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -47,6 +48,12 @@ def phone_display(number: str, *, verified: bool = True) -> str:
     """A number as people read it: national format for a valid E.164 number, else as stored."""
     if not verified or not number.startswith("+"):
         return number
+    return _national(number)
+
+
+@functools.lru_cache(maxsize=4096)
+def _national(number: str) -> str:
+    # Cached: the same few staff and rooftop numbers go into every message a worker sends.
     try:
         parsed = phonenumbers.parse(number)
     except phonenumbers.NumberParseException:

@@ -628,9 +628,7 @@ def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None)
             if sent is None:
                 finished.append(_Finished(step, Step.Status.DONE, "already sent"))
             else:
-                finished.append(
-                    _Finished(step, Step.Status.DONE, f"sent to {sent.to}", plan_email_event(step, sent))
-                )
+                finished.append(_Finished(step, Step.Status.DONE, "sent", plan_email_event(step, sent)))
     if tasks:
         for step in tasks:
             step.status, step.action, step.claimed_until, step.assignee = (
@@ -685,6 +683,8 @@ def _steps_close(finished: list[_Finished], *, now: dt.datetime, worker: str) ->
             ).values_list("pk", flat=True)
         )
         closing = [f for f in finished if f.step.pk in held]
+        # One UPDATE per distinct result (a handful per batch; a CASE per row costs more in Python).
+        results: dict[tuple[str, str], list[int]] = {}
         for f in closing:
             f.step.status, f.step.done_at, f.step.outcome, f.step.claimed_until = (
                 f.status,
@@ -692,7 +692,11 @@ def _steps_close(finished: list[_Finished], *, now: dt.datetime, worker: str) ->
                 f.outcome[:200],
                 None,
             )
-        Step.objects.bulk_update([f.step for f in closing], ["status", "done_at", "outcome", "claimed_until"])
+            results.setdefault((f.status, f.step.outcome), []).append(f.step.pk)
+        for (status, outcome), ids in results.items():
+            Step.objects.filter(pk__in=ids).update(
+                status=status, done_at=now, outcome=outcome, claimed_until=None
+            )
         # A message that went out is on the timeline even if a person closed its step meanwhile.
         LeadEvent.objects.bulk_create([f.event for f in finished if f.event is not None])
         moving = [f.step for f in closing if f.status != Step.Status.CANCELLED and f.step.plan_step_id]

@@ -426,13 +426,11 @@ def test_the_worker_moves_imported_plans_on_one_step_at_a_time(rooftop, bdc_team
     assert len(mail.outbox) == 7 and len({m.extra_headers["Message-ID"] for m in mail.outbox}) == 7
     for step in firsts:
         step.refresh_from_db()
-        assert (
-            step.status == "done"
-            and step.outcome == f"sent to {step.lead.customer.first_name.lower()}@example.com"
-        )
+        assert step.status == "done" and step.outcome == "sent"
         following = next_step(step.lead)
         assert following.plan_step.position == 2 and following.due_at > T0
-        assert step.lead.events.filter(kind="step", text__contains="emailed to").count() == 1
+        address = f"{step.lead.customer.first_name.lower()}@example.com"
+        assert step.lead.events.filter(kind="step", text__contains=f"emailed to {address}").count() == 1
 
 
 def test_a_step_a_person_closed_while_the_worker_held_it_stays_closed(rooftop, bdc_team, plans, settings):
