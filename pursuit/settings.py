@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "pursuit.outreach",
     "pursuit.plans",
     "pursuit.work",
+    "pursuit.compliance",
     "pursuit.api",
     "pursuit.web",
 ]

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from pursuit.api.api import api
+from pursuit.compliance.views import unsubscribe_page
 
 admin.site.site_header = "Pursuit administration"
 admin.site.site_title = "Pursuit"
@@ -9,5 +10,6 @@ admin.site.site_title = "Pursuit"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("unsubscribe/<str:token>/", unsubscribe_page, name="unsubscribe"),
     path("", include("pursuit.web.urls")),
 ]

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 from django.db import transaction
 
+from pursuit.compliance.services import consents_from_lead
 from pursuit.intake import adf
 from pursuit.intake.assignment import BatchAssigner, owner_choose
 from pursuit.intake.csv_parse import iter_csv
@@ -881,6 +882,18 @@ def lead_intake(
         else:
             _customer_update(customer, prospect, contacts, rooftop)
         source = _source_for(rooftop, source, prospect)
+        if prospect.consents:
+            # Evidence for the consent ledger. A box ticked by staff on the new-lead form is
+            # their statement of the customer's written consent; a provider's flag is not.
+            consents_from_lead(
+                customer=customer,
+                lead=None,
+                consents=prospect.consents,
+                at=now,
+                written=actor is not None,
+                source="form" if actor is not None else "lead",
+                by=actor,
+            )
 
         open_lead = (
             Lead.objects.select_for_update(of=("self",))

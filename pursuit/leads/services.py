@@ -71,8 +71,38 @@ def attempt_log(
             text=f"{text}. {note}".strip() if note else text,
             data={"channel": channel, "outcome": outcome, "note": note},
         )
+        if channel in CONTACT_CHANNELS:
+            _touch_check(lead, channel, user, now, text)
         plans.on_attempt(lead=lead, channel=channel, outcome=outcome, now=now, by=user)
         return event
+
+
+CONTACT_CHANNELS = ("call", "email", "text")
+
+
+def _touch_check(lead: Lead, channel: str, user: User, now: dt.datetime, text: str) -> None:
+    """A touch by hand counts against the caps; one the gate would not have allowed is flagged
+    in the decision log for the managers (the pages say when a call is allowed, so this is a
+    person who called anyway)."""
+    from pursuit.compliance.gate import Clearance, decision_record, may_contact, touch_record
+
+    answer = may_contact(lead.customer, channel, "marketing", now, lead=lead, record=False)
+    if not answer.allowed:
+        decision_record(
+            lead.customer,
+            Clearance(
+                "flag",
+                f"logged-outside:{answer.rule}"[:60],
+                f"{text} by {user} while not allowed: {answer.detail}",
+            ),
+            channel=channel,
+            purpose="marketing",
+            at=now,
+            lead=lead,
+        )
+    touch_record(
+        customer=lead.customer, channel=channel, purpose="marketing", at=now, lead=lead, by=user, what=text
+    )
 
 
 def note_add(*, lead: Lead, user: User, text: str, now: dt.datetime) -> LeadEvent:

@@ -76,6 +76,25 @@ class Rooftop(models.Model):
     )
     handoff_enabled = models.BooleanField(default=True)
     manager_after = models.PositiveIntegerField(default=15, help_text="minutes: tell the managers")
+    # Frequency caps (compliance): marketing touches per customer, across plans and people.
+    cap_calls_texts_24h = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="Sales calls and texts per customer in any 24 hours (the strictest state law is 3)",
+    )
+    cap_touches_day = models.PositiveSmallIntegerField(
+        default=5, help_text="Marketing touches per customer per day (customer's day), all channels"
+    )
+    cap_touches_week = models.PositiveSmallIntegerField(
+        default=15, help_text="Marketing touches per customer in any 7 days, all channels"
+    )
+    texas_registered = models.BooleanField(
+        default=False,
+        help_text="Registered (or exempt) as a telephone seller in Texas: allows marketing texts to Texas",
+    )
+    opt_out_everywhere = models.BooleanField(
+        default=True,
+        help_text="A stop on one channel stops every channel (recommended: the FCC's revoke-all)",
+    )
     silent_after_days = models.PositiveIntegerField(
         default=7, help_text="days: a warm prospect silent this long moves to the missing-prospect plan"
     )

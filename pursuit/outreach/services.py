@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from pursuit.compliance.gate import may_contact, touch_record
 from pursuit.leads.models import Lead, LeadEvent
 from pursuit.lib.contacts import phone_display
 from pursuit.outreach.models import OutboundEmail, ResponseTemplate
@@ -179,6 +180,7 @@ def _send(
     message_id: str,
     now: dt.datetime,
     checked: bool = False,
+    headers: dict | None = None,
 ) -> OutboundEmail | None:
     """Send once per Message-ID (see the module docstring). Returns the new record, or None when
     the message had already been sent. `checked`: the caller has just looked the Message-ID up
@@ -195,7 +197,8 @@ def _send(
             "Message-ID": message_id,
             # RFC 3834: the first answer replies to the customer's inquiry; the rest is generated.
             "Auto-Submitted": "auto-replied" if kind == "auto-response" else "auto-generated",
-        },
+        }
+        | (headers or {}),
     )
     record = {
         "lead": lead,
@@ -278,12 +281,16 @@ def auto_response_run(job: Job, *, now: dt.datetime) -> None:
     """The worker's handler for "auto-response" jobs: the automatic first answer by email."""
     lead = Lead.objects.select_related("customer", "rooftop", "owner").get(pk=job.lead_id)
     to = lead.customer.emails.order_by("id").values_list("address", flat=True).first()
-    if not lead.is_open or not to:
+    why = "" if lead.is_open else "the lead is closed"
+    if not why and not to:
+        why = "no email address"
+    if not why:
+        # A reply to the customer's own inquiry: transactional, but stops still hold.
+        answer = may_contact(lead.customer, "email", "transactional", now, automated=True, lead=lead)
+        why = "" if answer.allowed else answer.detail
+    if why:
         LeadEvent.objects.create(
-            lead=lead,
-            kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED,
-            at=now,
-            text="No automatic answer: " + ("the lead is closed" if to else "no email address"),
+            lead=lead, kind=LeadEvent.Kind.AUTO_RESPONSE_SKIPPED, at=now, text=f"No automatic answer: {why}"
         )
         return
     message_id = f"<auto-response.{lead.pk}@{_domain(lead.rooftop.email)}>"
@@ -303,6 +310,15 @@ def auto_response_run(job: Job, *, now: dt.datetime) -> None:
         return
     with transaction.atomic():
         Lead.objects.filter(pk=lead.pk, auto_response_at__isnull=True).update(auto_response_at=now)
+        touch_record(
+            customer=lead.customer,
+            channel="email",
+            purpose="transactional",
+            at=now,
+            lead=lead,
+            automated=True,
+            what="automatic answer",
+        )
         LeadEvent.objects.create(
             lead=lead,
             kind=LeadEvent.Kind.AUTO_RESPONSE,
@@ -373,6 +389,23 @@ def incentive_fields(incentive) -> dict:
     }
 
 
+def step_purpose(step) -> str:
+    """Marketing unless the step's template (or its plan) is transactional, like an appointment
+    reminder the customer asked for."""
+    template = step.plan_step.template if step.plan_step_id else None
+    if template is not None:
+        return template.purpose
+    return "transactional" if step.enrolment.version.plan.kind == "transactional" else "marketing"
+
+
+def unsubscribe_url(customer, address: str) -> str:
+    from django.urls import reverse
+
+    from pursuit.compliance.services import unsubscribe_token
+
+    return settings.BASE_URL + reverse("unsubscribe", args=[unsubscribe_token(customer, address)])
+
+
 def step_message_id(step) -> str:
     """The Message-ID of an automatic step's email: the same on every try (docs/sending.md)."""
     return f"<step.{step.pk}@{_domain(step.lead.rooftop.email)}>"
@@ -402,12 +435,20 @@ def plan_email_deliver(*, step, now: dt.datetime, checked: bool = False) -> Outb
     except TemplateProblem as exc:
         raise PermanentError(f"the template {template.name} does not render: {exc}") from exc
     owner = fields["owner"]["name"]
+    headers = {}
+    if step_purpose(step) == "marketing":
+        # CAN-SPAM / CASL: who we are, where, and a way out that needs no login; RFC 8058 lets
+        # mail providers offer the one-click unsubscribe themselves.
+        link = unsubscribe_url(lead.customer, to)
+        body = f"{body.rstrip()}\n\n--\n{lead.rooftop.name}, {lead.rooftop.postal_address}\nNo more emails from us: {link}\n"
+        headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     return _send(
         lead=lead,
         kind=f"plan:{step.enrolment.version.plan.key}"[:30],
         to=to,
         subject=subject,
         body=body,
+        headers=headers,
         from_email=formataddr((owner, lead.rooftop.email or settings.DEFAULT_FROM_EMAIL)),
         reply_to=[lead.owner.email] if lead.owner and lead.owner.email else [],
         message_id=step_message_id(step),

@@ -560,9 +560,13 @@ class _Finished:
     event: LeadEvent | None = None
 
 
-def _step_verdict(step: Step) -> tuple[str, str]:
-    """What to do with a claimed automatic step now: ("send", ""), ("cancel" | "skip", why) or
-    ("task", why) for a step a person must do instead."""
+def _step_verdict(step: Step, facts, at: dt.datetime):
+    """What to do with a claimed automatic step now: ("send", ""), ("cancel" | "skip", why),
+    ("task", why) for a step a person must do instead, or ("defer" | "deny", the gate's
+    Clearance)."""
+    from pursuit.compliance.gate import decide
+    from pursuit.outreach.services import step_purpose
+
     lead = step.lead
     if step.enrolment.status != Enrolment.Status.ACTIVE:
         return "cancel", "plan ended"
@@ -573,9 +577,25 @@ def _step_verdict(step: Step) -> tuple[str, str]:
         reason = "no email address"
     if reason:
         return "skip", reason
+    answer = decide(
+        lead.customer,
+        facts,
+        channel=step.channel,
+        purpose=step_purpose(step),
+        at=at,
+        automated=True,
+        rooftop=lead.rooftop,
+    )
+    if answer.verdict == "defer":
+        return "defer", answer
+    if answer.verdict == "deny":
+        if answer.rule == "no-written-consent":
+            # No consent to automatic texts: a person may still text one to one.
+            return "task", answer.detail
+        return "deny", answer
     if step.channel != "email":
-        # Automatic texts need the text provider and recorded consent (the compliance gate):
-        # until then a text step becomes a task for a person.
+        # Automatic texts go out through the text provider (the workspace issue); until then a
+        # text step the gate allows becomes a task for a person.
         return "task", "automatic texts are not sent yet"
     return "send", ""
 
@@ -583,27 +603,52 @@ def _step_verdict(step: Step) -> tuple[str, str]:
 def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None) -> int:
     """Claim and run a batch of due automatic steps; one failing step never stops the others.
 
+    Every step passes the compliance gate at the moment it would go (one set of queries for the
+    batch's customers): a deferred step moves to the first allowed moment, a denied one is
+    skipped and, when the denial lasts, its channel leaves the customer's plans.
+
     Sending follows docs/sending.md: each message's Message-ID is derived from its step and its
     record is committed as soon as the mail server accepts it, so a step run again after a crash
     finds the record and is not sent twice. The batch's steps are then closed, their timeline
-    entries written and their plans moved on, in one transaction.
+    entries and touches written and their plans moved on, in one transaction.
     """
+    from pursuit.compliance.gate import decisions_build, facts_load
+    from pursuit.compliance.models import Decision, Touch
     from pursuit.outreach.services import (
         message_ids_sent,
         plan_email_deliver,
         plan_email_event,
         step_message_id,
+        step_purpose,
     )
 
     steps = steps_claim(now=now, worker=worker, limit=limit)
     if not steps:
         return 0
+    for step in steps:
+        step.lead.customer.rooftop = step.lead.rooftop  # the same row; saves a query per customer
+    facts = facts_load({s.lead.customer_id: s.lead.customer for s in steps}.values(), at=now)
     sent_before = message_ids_sent([step_message_id(step) for step in steps if step.channel == "email"])
     finished: list[_Finished] = []
     tasks: list[Step] = []
+    deferred: list[Step] = []
+    decisions: list = []
+    touches: list[Touch] = []
+    ended: dict[tuple[int, str], tuple] = {}
     for step in steps:
         at = clock() if clock else now
-        verdict, reason = _step_verdict(step)
+        customer = step.lead.customer
+        verdict, reason = _step_verdict(step, facts[customer.pk], at)
+        if verdict in ("defer", "deny"):
+            decisions.append((customer, reason, step.channel, step_purpose(step), at, step.lead_id, step.pk))
+        if verdict == "defer":
+            step.due_at, step.status, step.claimed_until = reason.until, Step.Status.PENDING, None
+            deferred.append(step)
+            continue
+        if verdict == "deny":
+            if reason.ends_channel:
+                ended[(customer.pk, step.channel)] = (customer, reason)
+            verdict, reason = "skip", reason.detail
         if verdict == "cancel":
             finished.append(_Finished(step, Step.Status.CANCELLED, reason))
         elif verdict == "skip":
@@ -616,6 +661,7 @@ def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None)
             )
             finished.append(_Finished(step, Step.Status.SKIPPED, reason, event))
         elif verdict == "task":
+            step.note = reason
             tasks.append(step)
         elif step_message_id(step) in sent_before:
             finished.append(_Finished(step, Step.Status.DONE, "already sent"))
@@ -627,8 +673,22 @@ def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None)
                 continue
             if sent is None:
                 finished.append(_Finished(step, Step.Status.DONE, "already sent"))
-            else:
-                finished.append(_Finished(step, Step.Status.DONE, "sent", plan_email_event(step, sent)))
+                continue
+            purpose = step_purpose(step)
+            # Counted at once, so a second step for the same customer in this batch sees it.
+            facts[customer.pk].touches.append(("email", purpose, at))
+            touches.append(
+                Touch(
+                    customer_id=customer.pk,
+                    lead_id=step.lead_id,
+                    channel="email",
+                    purpose=purpose,
+                    at=at,
+                    automated=True,
+                    what=step.plan_step.name[:200],
+                )
+            )
+            finished.append(_Finished(step, Step.Status.DONE, "sent", plan_email_event(step, sent)))
     if tasks:
         for step in tasks:
             step.status, step.action, step.claimed_until, step.assignee = (
@@ -637,9 +697,16 @@ def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None)
                 None,
                 step.lead.owner,
             )
-        Step.objects.bulk_update(tasks, ["status", "action", "claimed_until", "assignee"])
-    if finished:
-        _steps_close(finished, now=clock() if clock else now, worker=worker)
+            step.outcome = step.note[:200]
+        Step.objects.bulk_update(tasks, ["status", "action", "claimed_until", "assignee", "outcome"])
+    if deferred:
+        Step.objects.bulk_update(deferred, ["due_at", "status", "claimed_until"])
+    if decisions:
+        Decision.objects.bulk_create(decisions_build(decisions))
+    if finished or touches:
+        _steps_close(finished, now=clock() if clock else now, worker=worker, touches=touches)
+    for (_, channel), (customer, answer) in ended.items():
+        channel_remove(customer=customer, channel=channel, reason=answer.detail, now=now)
     return len(steps)
 
 
@@ -664,7 +731,7 @@ def _step_failed(step: Step, exc: Exception, at: dt.datetime) -> None:
         step_finish(step=step, now=at, status=Step.Status.FAILED, outcome=update["last_error"])
 
 
-def _steps_close(finished: list[_Finished], *, now: dt.datetime, worker: str) -> None:
+def _steps_close(finished: list[_Finished], *, now: dt.datetime, worker: str, touches=()) -> None:
     """Close a batch's steps and write their timeline entries in one transaction, then let the
     plan go on where it must: a repeating step, or the last open step of its enrolment (most
     steps have their successors written already, and need nothing more)."""
@@ -697,8 +764,13 @@ def _steps_close(finished: list[_Finished], *, now: dt.datetime, worker: str) ->
             Step.objects.filter(pk__in=ids).update(
                 status=status, done_at=now, outcome=outcome, claimed_until=None
             )
-        # A message that went out is on the timeline even if a person closed its step meanwhile.
+        # A message that went out is on the timeline (and counts) even if a person closed its
+        # step meanwhile.
         LeadEvent.objects.bulk_create([f.event for f in finished if f.event is not None])
+        if touches:
+            from pursuit.compliance.models import Touch
+
+            Touch.objects.bulk_create(touches)
         moving = [f.step for f in closing if f.status != Step.Status.CANCELLED and f.step.plan_step_id]
         if not moving:
             return
@@ -1052,30 +1124,62 @@ def customer_opt_out(*, customer, channel: str, now: dt.datetime, by: User | Non
         if set(CONTACT_CHANNELS) <= set(customer.opted_out):
             customer_stop(customer=customer, reason="do-not-contact", now=now, by=by)
             return
-        for lead in Lead.objects.filter(customer=customer, status__in=Lead.OPEN_STATUSES):
-            Step.objects.filter(lead=lead, channel=channel, status=Step.Status.PENDING).update(
-                status=Step.Status.CANCELLED, done_at=now, outcome=f"opted out of {channel}"
+        _channel_steps_remove(customer, channel, f"opted out of {channel}", now, by)
+
+
+def channel_remove(*, customer, channel: str, reason: str, now: dt.datetime, by: User | None = None) -> None:
+    """The compliance gate denied a channel for good (the national registry without an
+    exemption, the internal list, a refused consent): its steps leave every open lead's plans and
+    the plans go on with the channels still lawful. With none left, the leads stop, the reason on
+    their timelines."""
+    from pursuit.compliance.gate import channels_lawful
+
+    with transaction.atomic():
+        _channel_steps_remove(customer, channel, reason, now, by)
+        if channels_lawful(customer, at=now):
+            return
+        words = f"no lawful way to contact the customer is left ({reason})"
+        for lead in Lead.objects.select_for_update(of=("self",)).filter(
+            customer=customer, status__in=Lead.OPEN_STATUSES
+        ):
+            _end(lead, now, words)
+            before = lead.status
+            Lead.objects.filter(pk=lead.pk).update(
+                status=Lead.Status.CLOSED, closed_at=now, lost_reason=words[:200]
             )
             LeadEvent.objects.create(
                 lead=lead,
-                kind=LeadEvent.Kind.PLAN,
+                kind=LeadEvent.Kind.STATUS,
                 at=now,
                 actor=by,
-                text=f"Customer opted out of {channel}: those steps are removed",
-                data={"opted_out": channel},
+                text=f"{Lead.Status(before).label} → Closed: {words}",
+                data={"from": before, "to": "closed", "reason": "no-lawful-channel"},
             )
-            for enrolment in Enrolment.objects.filter(lead=lead, status=Enrolment.Status.ACTIVE):
-                last = Step.objects.filter(enrolment=enrolment).order_by("-due_at", "-id").first()
-                if (
-                    last is not None
-                    and not Step.objects.filter(enrolment=enrolment, status__in=Step.OPEN).exists()
-                ):
-                    last.lead = lead
-                    _follow_on(
-                        Step.objects.select_related("enrolment__version__plan", "plan_step").get(pk=last.pk),
-                        now,
-                    )
-            lead_ensure_plan(lead=lead, now=now)
+
+
+def _channel_steps_remove(customer, channel: str, reason: str, now: dt.datetime, by: User | None) -> None:
+    for lead in Lead.objects.filter(customer=customer, status__in=Lead.OPEN_STATUSES):
+        removed = Step.objects.filter(lead=lead, channel=channel, status=Step.Status.PENDING).update(
+            status=Step.Status.CANCELLED, done_at=now, outcome=reason[:200]
+        )
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.PLAN,
+            at=now,
+            actor=by,
+            text=f"No more {channel} steps ({reason})" + ("" if removed else ": none were pending"),
+            data={"channel_removed": channel, "reason": reason[:200]},
+        )
+        for enrolment in Enrolment.objects.filter(lead=lead, status=Enrolment.Status.ACTIVE):
+            last = Step.objects.filter(enrolment=enrolment).order_by("-due_at", "-id").first()
+            if (
+                last is not None
+                and not Step.objects.filter(enrolment=enrolment, status__in=Step.OPEN).exists()
+            ):
+                last = Step.objects.select_related("enrolment__version__plan", "plan_step").get(pk=last.pk)
+                last.lead = lead
+                _follow_on(last, now)
+        lead_ensure_plan(lead=lead, now=now)
 
 
 def silence_check_run(job, *, now: dt.datetime) -> None:
