@@ -55,6 +55,37 @@ def consent_record(
     )
 
 
+def consent_rows(
+    *,
+    customer,
+    consents,
+    at: dt.datetime,
+    source: str = Consent.Source.LEAD,
+    written: bool = False,
+    by=None,
+    lead=None,
+) -> list[Consent]:
+    """Unsaved ledger rows for a lead's consent statements (parsed from ADF comments, CSV
+    columns, the API or the form). A provider's checkbox is kept as evidence but not as written
+    consent: a lead alone is not consent to automatic marketing texts (compliance.md B.3)."""
+    return [
+        Consent(
+            customer=customer,
+            channel={"phone": "call", "sms": "text"}.get(c.channel, c.channel),
+            purpose="marketing",
+            granted=c.granted,
+            written=written and c.granted,
+            source=source,
+            evidence=c.evidence[:2000],
+            at=at,
+            by=by,
+            lead=lead,
+        )
+        for c in consents
+        if {"phone": "call", "sms": "text"}.get(c.channel, c.channel) in CONTACT_CHANNELS
+    ]
+
+
 def consents_from_lead(
     *,
     customer,
@@ -65,22 +96,11 @@ def consents_from_lead(
     written: bool = False,
     by=None,
 ) -> int:
-    """Record a lead's consent statements (parsed from ADF comments, CSV columns, the API or the
-    form) as evidence. A provider's checkbox is kept as written consent only when the lead says
-    so explicitly: a lead alone is not consent to automatic marketing texts (compliance.md B.3)."""
-    for c in consents:
-        consent_record(
-            customer=customer,
-            channel={"phone": "call", "sms": "text"}.get(c.channel, c.channel),
-            granted=c.granted,
-            written=written,
-            source=source,
-            evidence=c.evidence,
-            at=at,
-            lead=lead,
-            by=by,
-        )
-    return len(consents)
+    rows = consent_rows(
+        customer=customer, consents=consents, at=at, source=source, written=written, by=by, lead=lead
+    )
+    Consent.objects.bulk_create(rows)
+    return len(rows)
 
 
 def suppress(

@@ -394,45 +394,16 @@ def _odometer_units(value: str) -> str:
 # --------------------------------------------------------------------------- comments
 
 
-_CONSENT_LINE = re.compile(r"^\s*(?P<label>[^:=]{2,80}?)\s*[:=]\s*(?P<value>[^:=]{1,20}?)\s*\.?\s*$")
-_CONSENT_WORDS = re.compile(
-    r"opt[\s_-]*in|opt[\s_-]*out|consent|permission|contact you|contact me|reach you|ok to|okay to"
-    r"|allow|agree|subscribe|may we|can we",
-    re.I,
-)
-_OPT_OUT_WORDS = re.compile(r"opt[\s_-]*out|unsubscribe", re.I)
-_CHANNEL_WORDS = (
-    ("text", re.compile(r"\b(?:text(?:ing|s)?|sms)\b", re.I)),
-    ("email", re.compile(r"\be-?mails?\b", re.I)),
-    ("call", re.compile(r"\b(?:phone|calls?|calling|voice)\b", re.I)),
-)
-_YES = frozenset({"yes", "y", "true", "1", "opt-in", "opt in", "opted in", "optin", "agree", "agreed", "ok"})
-_NO = frozenset({"no", "n", "false", "0", "opt-out", "opt out", "opted out", "optout", "declined", "decline"})
-
-
 def consents_from_text(text: str) -> list[ParsedConsent]:
     """Opt-in statements in free text, one per line and channel, e.g.
-    "Can we contact you via text?: Yes" -> text granted, "Email Opt-In: No" ->
-    email refused. The evidence is the line exactly as written (stripped)."""
-    found: list[ParsedConsent] = []
-    for line in text.splitlines():
-        m = _CONSENT_LINE.match(line)
-        if not m or not _CONSENT_WORDS.search(m.group("label")):
-            continue
-        answer = m.group("value").strip().lower()
-        if answer in _YES:
-            granted = True
-        elif answer in _NO:
-            granted = False
-        else:
-            continue
-        label = m.group("label")
-        if _OPT_OUT_WORDS.search(label):
-            granted = not granted  # "Email Opt-Out: Yes" refuses email
-        for channel, pattern in _CHANNEL_WORDS:
-            if pattern.search(label):
-                found.append(ParsedConsent(channel=channel, granted=granted, evidence=line.strip()))
-    return found
+    "Can we contact you via text?: Yes" -> text granted, "Email Opt-In: No" -> email refused.
+    The reading is the compliance module's (an unticked opt-out box is not consent; a question
+    about texting a mobile phone is not consent to calls); the evidence is the line as written."""
+    from pursuit.compliance.consent import consent_flags
+
+    return [
+        ParsedConsent(channel=f.channel, granted=f.granted, evidence=f.evidence) for f in consent_flags(text)
+    ]
 
 
 _TRADE_LINE = re.compile(r"^\s*trade(?:[\s_-]*in)?(?:[\s_-]*vehicle)?\s*[:=]\s*(?P<value>.+?)\s*$", re.I)

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 
 from django.db import transaction
 
-from pursuit.compliance.services import consents_from_lead
+from pursuit.compliance.models import Consent
+from pursuit.compliance.services import consent_rows, consents_from_lead
 from pursuit.intake import adf
 from pursuit.intake.assignment import BatchAssigner, owner_choose
 from pursuit.intake.csv_parse import iter_csv
@@ -369,6 +370,11 @@ def _bulk_create_leads(payload: Payload, items: list, now: dt.datetime, fresh: b
         phones += p
     CustomerEmail.objects.bulk_create(emails)
     CustomerPhone.objects.bulk_create(phones)
+    Consent.objects.bulk_create(
+        consent
+        for customer, (_, prospect, _) in zip(customers, items, strict=True)
+        for consent in consent_rows(customer=customer, consents=prospect.consents, at=now)
+    )
 
     assigner = BatchAssigner(rooftop=rooftop, now=now)
     leads, owners = [], []
@@ -482,6 +488,7 @@ def _bulk_reinquiries(
         vehicles[vehicle.lead_id].append(vehicle)
 
     email_rows, phone_rows, vehicle_rows, events, changed_leads, announce = [], [], [], [], [], []
+    consents: list[Consent] = []
     customer_changes: dict[str, list[Customer]] = {}
     for index, lead in batch.items():
         _, prospect, contacts = items[index]
@@ -491,6 +498,7 @@ def _bulk_reinquiries(
         )
         email_rows += e
         phone_rows += p
+        consents += consent_rows(customer=customer, consents=prospect.consents, at=now)
         for field in changed:
             customer_changes.setdefault(field, []).append(customer)
         source = _import_source(payload, prospect, sources)
@@ -506,6 +514,7 @@ def _bulk_reinquiries(
         counts["re-inquiry"] += 1
     CustomerEmail.objects.bulk_create(email_rows)
     CustomerPhone.objects.bulk_create(phone_rows)
+    Consent.objects.bulk_create(consents)
     for field, customers in customer_changes.items():
         Customer.objects.bulk_update(customers, [field])
     Lead.objects.bulk_update(changed_leads, ["external_ids"])

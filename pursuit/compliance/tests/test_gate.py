@@ -239,3 +239,30 @@ def test_registry_import_replaces_the_copy_and_reports_bad_lines(rooftop):
     registry_import(lines=["4155550123\n"], copied_on=dt.date(2026, 4, 1), at=at(CHICAGO, 2026, 4, 2, 9))
     assert list(RegistryNumber.objects.values_list("number", flat=True)) == ["+14155550123"]
     assert RegistryCopy.objects.count() == 2
+
+
+def test_consent_evidence_from_every_intake_path_lands_in_the_ledger(rooftop, bdc_team, agent):
+    from pursuit.compliance.models import Consent
+    from pursuit.intake.parsed import ParsedConsent, ParsedProspect
+    from pursuit.intake.services import csv_import, lead_intake, payload_store
+
+    now = at(CHICAGO, 2026, 3, 10, 10)
+    content = (
+        b"first_name,last_name,email,text_opt_in\nNed,Lu,ned@example.com,yes\nOla,Ma,ola@example.com,no\n"
+    )
+    csv_import(
+        payload=payload_store(rooftop=rooftop, channel="import-csv", now=now, name="x.csv", content=content),
+        now=now,
+    )
+    assert sorted(
+        Consent.objects.values_list("customer__first_name", "channel", "granted", "written", "source")
+    ) == [
+        ("Ned", "text", True, False, "lead"),
+        ("Ola", "text", False, False, "lead"),
+    ]
+    # Staff ticking the form's box attest written consent.
+    prospect = ParsedProspect(first_name="Pat", emails=["pat@example.com"], lead_type="phone")
+    prospect.consents = [ParsedConsent("text", True, "text_opt_in: True")]
+    lead_intake(rooftop=rooftop, prospect=prospect, now=now, actor=agent)
+    pat = Consent.objects.get(customer__first_name="Pat")
+    assert pat.written and pat.source == "form" and pat.by == agent
