@@ -664,7 +664,9 @@ def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None)
             step.note = reason
             tasks.append(step)
         elif step_message_id(step) in sent_before:
-            finished.append(_Finished(step, Step.Status.DONE, "already sent"))
+            done, touch = _already_sent(step)
+            finished.append(done)
+            touches += [touch] if touch else []
         else:
             try:
                 sent = plan_email_deliver(step=step, now=at, checked=True)
@@ -708,6 +710,30 @@ def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None)
     for (_, channel), (customer, answer) in ended.items():
         channel_remove(customer=customer, channel=channel, reason=answer.detail, now=now)
     return len(steps)
+
+
+def _already_sent(step: Step):
+    """A step whose email went out before its worker died (docs/sending.md): closed without a
+    second message, with the timeline entry and the touch the crash lost."""
+    from pursuit.compliance.models import Touch
+    from pursuit.outreach.models import OutboundEmail
+    from pursuit.outreach.services import plan_email_event, step_message_id, step_purpose
+
+    if LeadEvent.objects.filter(lead_id=step.lead_id, kind=LeadEvent.Kind.STEP, data__step=step.pk).exists():
+        return _Finished(step, Step.Status.DONE, "already sent"), None
+    sent = OutboundEmail.objects.get(message_id=step_message_id(step))
+    touch = Touch(
+        customer_id=step.lead.customer_id,
+        lead_id=step.lead_id,
+        channel="email",
+        purpose=step_purpose(step),
+        at=sent.sent_at,
+        automated=True,
+        what=step.plan_step.name[:200],
+    )
+    return _Finished(
+        step, Step.Status.DONE, "sent (recorded after a restart)", plan_email_event(step, sent)
+    ), touch
 
 
 def _step_failed(step: Step, exc: Exception, at: dt.datetime) -> None:

@@ -198,6 +198,15 @@ def test_the_worker_sends_automatic_steps_once_and_the_plan_moves_on(rooftop, bd
     Step.objects.filter(pk=intro.pk).update(status="claimed", claimed_until=T0, claimed_by="dead")
     run_due_once(now=T0 + dt.timedelta(minutes=5))
     assert len([m for m in mail.outbox if m.subject == "About the 2024 Honda Civic"]) == 1
+    # A crash after the record but before the batch closed also lost the timeline entry: it is
+    # written from the record, once.
+    lead.events.filter(kind="step", data__step=intro.pk).delete()
+    Step.objects.filter(pk=intro.pk).update(status="claimed", claimed_until=T0, claimed_by="dead")
+    run_due_once(now=T0 + dt.timedelta(minutes=10))
+    intro.refresh_from_db()
+    assert intro.status == "done" and intro.outcome == "sent (recorded after a restart)"
+    assert lead.events.filter(kind="step", data__step=intro.pk).count() == 1
+    assert len([m for m in mail.outbox if m.subject == "About the 2024 Honda Civic"]) == 1
 
 
 def test_the_last_step_hands_over_to_long_term_follow_up_which_repeats(rooftop, bdc_team, plans, settings):
