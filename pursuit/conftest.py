@@ -162,3 +162,85 @@ def smtp_server(settings):
     recorder.port = port
     yield recorder
     controller.stop()
+
+
+class TextProviderStandIn:
+    """A real HTTP server on loopback speaking the part of Twilio's Messages API Pursuit uses:
+    POST /2010-04-01/Accounts/{sid}/Messages.json with basic auth, answering 201 with a sid.
+    "+15005550001" is refused with 400 (Twilio's invalid-number test number); `fail_next` makes
+    the next request answer 503."""
+
+    ACCOUNT, TOKEN = "ACtest0000", "secret-token"
+
+    def __init__(self):
+        import threading
+
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.fail_next = 0
+
+    def handler(self):
+        import base64
+        import json
+        from http.server import BaseHTTPRequestHandler
+        from urllib.parse import parse_qs
+
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def _answer(self, code: int, data: dict) -> None:
+                body = json.dumps(data).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                expected = (
+                    "Basic " + base64.b64encode(f"{stand_in.ACCOUNT}:{stand_in.TOKEN}".encode()).decode()
+                )
+                if self.path != f"/2010-04-01/Accounts/{stand_in.ACCOUNT}/Messages.json":
+                    return self._answer(404, {"code": 20404, "message": "not found"})
+                if self.headers.get("Authorization") != expected:
+                    return self._answer(401, {"code": 20003, "message": "Authenticate"})
+                with stand_in.lock:
+                    if stand_in.fail_next:
+                        stand_in.fail_next -= 1
+                        return self._answer(503, {"code": 20503, "message": "Service unavailable"})
+                    if form.get("To") == "+15005550001":
+                        return self._answer(400, {"code": 21211, "message": "Invalid 'To' Phone Number"})
+                    stand_in.requests.append(form)
+                    sid = f"SM{len(stand_in.requests):032d}"
+                return self._answer(
+                    201, {"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}
+                )
+
+        return Handler
+
+    def bodies(self, to: str | None = None) -> list[str]:
+        with self.lock:
+            return [r["Body"] for r in self.requests if to is None or r["To"] == to]
+
+
+@pytest.fixture
+def text_provider(settings):
+    """The stand-in provider on a loopback port, with TEXT_URL pointing at it."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    stand_in = TextProviderStandIn()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), stand_in.handler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.TEXT_URL = (
+        f"twilio+http://{stand_in.ACCOUNT}:{stand_in.TOKEN}@127.0.0.1:{server.server_address[1]}"
+    )
+    yield stand_in
+    server.shutdown()
+    server.server_close()

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "pursuit.plans",
     "pursuit.work",
     "pursuit.compliance",
+    "pursuit.texting",
     "pursuit.api",
     "pursuit.web",
 ]
@@ -128,6 +129,9 @@ except OSError:
 vars().update(email_settings(env_str("EMAIL_URL", "outbox")))
 DEFAULT_FROM_EMAIL = env_str("PURSUIT_FROM_EMAIL", "pursuit@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The text provider: "outbox" (nothing leaves) or twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com
+# (see pursuit/texting/provider.py).
+TEXT_URL = env_str("TEXT_URL", "outbox")
 
 # Intake limits: a lead provider sending more than this gets 413, never a crash.
 PURSUIT_MAX_ADF_BYTES = int(env_str("PURSUIT_MAX_ADF_BYTES", str(1024 * 1024)))

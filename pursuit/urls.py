@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from pursuit.api.api import api
 from pursuit.compliance.views import unsubscribe_page
+from pursuit.texting.views import text_inbound_hook, text_status_hook
 
 admin.site.site_header = "Pursuit administration"
 admin.site.site_title = "Pursuit"
@@ -11,5 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("unsubscribe/<str:token>/", unsubscribe_page, name="unsubscribe"),
+    path("webhooks/text/", text_inbound_hook, name="text-inbound"),
+    path("webhooks/text/status/", text_status_hook, name="text-status"),
     path("", include("pursuit.web.urls")),
 ]

@@ -157,6 +157,8 @@ class Lead(models.Model):
     auto_response_at = models.DateTimeField(null=True, blank=True)
     first_attempt_at = models.DateTimeField(null=True, blank=True)
     first_reply_at = models.DateTimeField(null=True, blank=True)
+    # A reply from the customer that nobody has answered yet: the plan's automatic steps wait.
+    reply_waiting_at = models.DateTimeField(null=True, blank=True)
     sold_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -233,6 +235,10 @@ class LeadEvent(models.Model):
         FLAGGED = "flagged", "Needs attention"
         PLAN = "plan", "Follow-up plan"
         STEP = "step", "Plan step"
+        TEXT_OUT = "text-out", "Text sent"
+        TEXT_IN = "text-in", "Text received"
+        EMAIL_IN = "email-in", "Email received"
+        REPLY_HANDLED = "reply-handled", "Reply answered"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=24, choices=Kind.choices)

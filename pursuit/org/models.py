@@ -76,6 +76,11 @@ class Rooftop(models.Model):
     )
     handoff_enabled = models.BooleanField(default=True)
     manager_after = models.PositiveIntegerField(default=15, help_text="minutes: tell the managers")
+    text_number = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="The rooftop's texting number at the provider, E.164 (+13125550100)",
+    )
     # Frequency caps (compliance): marketing touches per customer, across plans and people.
     cap_calls_texts_24h = models.PositiveSmallIntegerField(
         default=3,

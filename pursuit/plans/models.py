@@ -174,8 +174,11 @@ class Step(models.Model):
         SKIPPED = "skipped", "Skipped"
         CANCELLED = "cancelled", "Cancelled"
         FAILED = "failed", "Failed"
+        # An automatic send waiting while a customer's reply is answered (it still counts as
+        # the lead's next step).
+        HELD = "held", "Held: reply waiting"
 
-    OPEN = (Status.PENDING, Status.CLAIMED)
+    OPEN = (Status.PENDING, Status.CLAIMED, Status.HELD)
 
     enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="steps")
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="steps")

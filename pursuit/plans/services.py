@@ -593,10 +593,10 @@ def _step_verdict(step: Step, facts, at: dt.datetime):
             # No consent to automatic texts: a person may still text one to one.
             return "task", answer.detail
         return "deny", answer
-    if step.channel != "email":
-        # Automatic texts go out through the text provider (the workspace issue); until then a
-        # text step the gate allows becomes a task for a person.
-        return "task", "automatic texts are not sent yet"
+    if step.channel not in ("email", "text"):
+        return "task", f"a {step.channel} cannot be sent automatically"
+    if step.channel == "text" and not lead.rooftop.text_number:
+        return "task", "the rooftop has no texting number: text by hand"
     return "send", ""
 
 
@@ -663,6 +663,8 @@ def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None)
         elif verdict == "task":
             step.note = reason
             tasks.append(step)
+        elif step.channel == "text":
+            finished.append(_text_step_queue(step, at))
         elif step_message_id(step) in sent_before:
             done, touch = _already_sent(step)
             finished.append(done)
@@ -710,6 +712,45 @@ def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None)
     for (_, channel), (customer, answer) in ended.items():
         channel_remove(customer=customer, channel=channel, reason=answer.detail, now=now)
     return len(steps)
+
+
+def _text_step_queue(step: Step, at: dt.datetime) -> _Finished:
+    """An automatic text: queued for the worker's text job, which asks the gate again at the
+    moment it goes, then records the touch and the timeline entry."""
+    from pursuit.outreach.services import plan_merge_fields, step_purpose, template_render
+    from pursuit.texting.services import TextError, text_queue
+
+    lead = step.lead
+    template = step.plan_step.template
+    try:
+        if template is None:
+            raise TextError(f"the step {step.plan_step.name} has no template")
+        body = template_render(template.body, plan_merge_fields(lead))
+        text_queue(
+            rooftop=lead.rooftop,
+            customer=lead.customer,
+            lead=lead,
+            body=body,
+            now=at,
+            key=f"step:{step.pk}",
+            purpose=step_purpose(step),
+            automated=True,
+        )
+    except Exception as exc:  # a user's template or a missing number: the plan goes on
+        reason = f"text not sent: {exc}"
+        return _Finished(
+            step,
+            Step.Status.SKIPPED,
+            reason,
+            LeadEvent(
+                lead_id=step.lead_id,
+                kind=LeadEvent.Kind.STEP,
+                at=at,
+                text=f"Skipped: {step.plan_step.name} ({reason})",
+                data={"step": step.pk},
+            ),
+        )
+    return _Finished(step, Step.Status.DONE, "text queued")
 
 
 def _already_sent(step: Step):
@@ -838,9 +879,64 @@ def on_attempt(*, lead: Lead, channel: str, outcome: str, now: dt.datetime, by: 
     )
     if due is not None:
         step_finish(step=due, now=now, outcome=outcome, by=by)
+    if lead.reply_waiting_at is not None:
+        reply_handled(lead=lead, now=now, by=by)
     if channel == "call" and outcome in ATTEMPT_EVENTS:
         lead_event(lead=lead, event=ATTEMPT_EVENTS[outcome], now=now, by=by)
     lead_ensure_plan(lead=lead, now=now)
+
+
+def on_reply(*, lead: Lead, channel: str, text: str, now: dt.datetime) -> None:
+    """The customer wrote back: the plan's automatic sends wait (a person answers a person), the
+    owner is told, and the rooftop's transition for a reply (if any) moves the plan."""
+    from pursuit.work.services import notify
+
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update(of=("self",)).select_related("owner").get(pk=lead.pk)
+        fields = {"reply_waiting_at": lead.reply_waiting_at or now}
+        if lead.first_reply_at is None:
+            fields["first_reply_at"] = now
+        Lead.objects.filter(pk=lead.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(lead, name, value)
+        Step.objects.filter(lead=lead, status=Step.Status.PENDING, action=PlanStep.Action.SEND).update(
+            status=Step.Status.HELD
+        )
+        if lead.owner is not None:
+            notify(
+                user=lead.owner,
+                lead=lead,
+                kind="reply",
+                now=now,
+                text=f"{lead.customer} replied by {channel}: {text[:200]}",
+            )
+        lead_event(lead=lead, event="reply-received", now=now)
+        # A reply-received transition may have enrolled a new plan with automatic steps: they wait too.
+        Step.objects.filter(lead=lead, status=Step.Status.PENDING, action=PlanStep.Action.SEND).update(
+            status=Step.Status.HELD
+        )
+
+
+def reply_handled(*, lead: Lead, now: dt.datetime, by: User | None = None) -> int:
+    """Someone answered the customer (a call, a text, an email, or "answered" on the lead): the
+    held automatic steps go on, none earlier than now. Returns the steps released."""
+    with transaction.atomic():
+        held = list(Step.objects.filter(lead=lead, status=Step.Status.HELD))
+        for step in held:
+            step.status, step.due_at = Step.Status.PENDING, max(step.due_at, now)
+        Step.objects.bulk_update(held, ["status", "due_at"])
+        Lead.objects.filter(pk=lead.pk).update(reply_waiting_at=None)
+        lead.reply_waiting_at = None
+        LeadEvent.objects.create(
+            lead=lead,
+            kind=LeadEvent.Kind.REPLY_HANDLED,
+            at=now,
+            actor=by,
+            text="Reply answered"
+            + (f" by {by.display_name}" if by else "")
+            + (f": {len(held)} automatic steps go on" if held else ""),
+        )
+        return len(held)
 
 
 def on_status(
@@ -1185,9 +1281,9 @@ def channel_remove(*, customer, channel: str, reason: str, now: dt.datetime, by:
 
 def _channel_steps_remove(customer, channel: str, reason: str, now: dt.datetime, by: User | None) -> None:
     for lead in Lead.objects.filter(customer=customer, status__in=Lead.OPEN_STATUSES):
-        removed = Step.objects.filter(lead=lead, channel=channel, status=Step.Status.PENDING).update(
-            status=Step.Status.CANCELLED, done_at=now, outcome=reason[:200]
-        )
+        removed = Step.objects.filter(
+            lead=lead, channel=channel, status__in=(Step.Status.PENDING, Step.Status.HELD)
+        ).update(status=Step.Status.CANCELLED, done_at=now, outcome=reason[:200])
         LeadEvent.objects.create(
             lead=lead,
             kind=LeadEvent.Kind.PLAN,

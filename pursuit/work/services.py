@@ -43,6 +43,7 @@ HANDLERS: dict[str, str] = {
     "ladder-escalate": "pursuit.leads.services.ladder_escalate_run",
     "coverage-check": "pursuit.plans.services.coverage_check_run",
     "silence-check": "pursuit.plans.services.silence_check_run",
+    "text-send": "pursuit.texting.services.text_send_run",
 }
 
 # kind -> "module.function(job, *, now, error)", called once when a job has failed for good, so
