@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "pursuit.work",
     "pursuit.compliance",
     "pursuit.texting",
+    "pursuit.appointments",
     "pursuit.api",
     "pursuit.web",
 ]

@@ -239,6 +239,7 @@ class LeadEvent(models.Model):
         TEXT_IN = "text-in", "Text received"
         EMAIL_IN = "email-in", "Email received"
         REPLY_HANDLED = "reply-handled", "Reply answered"
+        APPOINTMENT = "appointment", "Appointment"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=24, choices=Kind.choices)

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import smtplib
 from email.utils import formataddr
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -181,6 +182,7 @@ def _send(
     now: dt.datetime,
     checked: bool = False,
     headers: dict | None = None,
+    attachments: list[tuple[str, bytes, str]] | None = None,
 ) -> OutboundEmail | None:
     """Send once per Message-ID (see the module docstring). Returns the new record, or None when
     the message had already been sent. `checked`: the caller has just looked the Message-ID up
@@ -199,6 +201,7 @@ def _send(
             "Auto-Submitted": "auto-replied" if kind == "auto-response" else "auto-generated",
         }
         | (headers or {}),
+        attachments=attachments or None,
     )
     record = {
         "lead": lead,
@@ -374,11 +377,36 @@ def notification_email_run(job: Job, *, now: dt.datetime) -> None:
     )
 
 
-def plan_merge_fields(lead: Lead, incentive: dict | None = None) -> dict:
-    """The merge fields of plan templates: the first answer's, plus the trade-in and, for a
-    re-engagement, the incentive or price change that is the reason to write."""
+def plan_merge_fields(lead: Lead, incentive: dict | None = None, appointment=None) -> dict:
+    """The merge fields of plan templates: the first answer's, plus the trade-in, for a
+    re-engagement the incentive or price change that is the reason to write, and for an
+    appointment plan the appointment, in the customer's time."""
     trade = next((v for v in lead.vehicles.all() if v.role == "trade"), None)
-    return merge_fields(lead) | {"trade": str(trade) if trade else "", "incentive": incentive or {}}
+    return merge_fields(lead) | {
+        "trade": str(trade) if trade else "",
+        "incentive": incentive or {},
+        "appointment": appointment_fields(appointment, lead),
+    }
+
+
+def step_merge_fields(step) -> dict:
+    """The merge fields of one lead's plan step (its enrolment's incentive and appointment)."""
+    incentive = step.enrolment.incentive
+    return plan_merge_fields(
+        step.lead,
+        incentive=incentive_fields(incentive) if incentive else None,
+        appointment=step.enrolment.appointment,
+    )
+
+
+def appointment_fields(appointment, lead: Lead) -> dict:
+    if appointment is None:
+        return {"when": "", "day": "", "time": "", "with": ""}
+    local = appointment.starts_at.astimezone(ZoneInfo(lead.customer.time_zone or lead.rooftop.time_zone))
+    day = f"{local:%A, %B} {local.day}"
+    time = f"{local:%-I:%M %p}".replace(":00 ", " ")
+    person = appointment.with_user.display_name if appointment.with_user else ""
+    return {"when": f"{day} at {time}", "day": day, "time": time, "with": person}
 
 
 def incentive_fields(incentive) -> dict:
@@ -427,8 +455,7 @@ def plan_email_deliver(*, step, now: dt.datetime, checked: bool = False) -> Outb
     to = _first_email(lead.customer)
     if not to:
         raise PermanentError("the customer has no email address")
-    incentive = step.enrolment.incentive
-    fields = plan_merge_fields(lead, incentive=incentive_fields(incentive) if incentive else None)
+    fields = step_merge_fields(step)
     try:
         subject = " ".join(template_render(template.subject, fields).split())
         body = template_render(template.body, fields)
@@ -442,7 +469,16 @@ def plan_email_deliver(*, step, now: dt.datetime, checked: bool = False) -> Outb
         link = unsubscribe_url(lead.customer, to)
         body = f"{body.rstrip()}\n\n--\n{lead.rooftop.name}, {lead.rooftop.postal_address}\nNo more emails from us: {link}\n"
         headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    attachments = None
+    if step.enrolment.appointment is not None:
+        from pursuit.appointments.services import appointment_ics
+
+        # The calendar invitation rides with every email of the appointment's plan: the same
+        # UID and SEQUENCE, so a calendar keeps one entry.
+        ics = appointment_ics(step.enrolment.appointment)
+        attachments = [("invite.ics", ics, "text/calendar; method=REQUEST")]
     return _send(
+        attachments=attachments,
         lead=lead,
         kind=f"plan:{step.enrolment.version.plan.key}"[:30],
         to=to,

@@ -112,12 +112,19 @@ SAMPLE_FIELDS = {
         "description": "On approved credit through the manufacturer's finance company.",
         "valid_until": "March 31, 2026",
     },
+    "appointment": {
+        "when": "Thursday, March 12 at 2:30 PM",
+        "day": "Thursday, March 12",
+        "time": "2:30 PM",
+        "with": "Sam Seller",
+    },
 }
 SAMPLE_BLANKS = SAMPLE_FIELDS | {
     "customer": {"first_name": "", "last_name": "", "full_name": ""},
     "vehicle": "",
     "trade": "",
     "incentive": {"title": "", "description": "", "valid_until": ""},
+    "appointment": {"when": "", "day": "", "time": "", "with": ""},
 }
 
 MAX_TEXT = 1_000_000  # characters: a plan file is a few dozen kilobytes
@@ -147,6 +154,7 @@ _PLAN_FIELDS = ("key", "name", "kind", "then", "active", "description", "steps")
 _STEP_FIELDS = (
     "name",
     "after",
+    "before",
     "from",
     "window",
     "channel",
@@ -320,24 +328,24 @@ def _list(check: _Checker, data: dict, name: str) -> list:
     return value
 
 
-def _after_parse(check: _Checker, where: str, raw: dict) -> tuple[int, str]:
-    value = raw.get("after")
+def _after_parse(check: _Checker, where: str, raw: dict, field: str = "after") -> tuple[int, str]:
+    value = raw.get(field)
     if value is None:
         return 0, PlanStep.Unit.MINUTES
     match = _AFTER.match(value) if isinstance(value, str) else None
     if match is None:
         check.add(
-            where, f"after {_show(value)} must read '<number> <unit>', e.g. '2 hours' or '3 business-days'"
+            where, f"{field} {_show(value)} must read '<number> <unit>', e.g. '2 hours' or '3 business-days'"
         )
         return 0, PlanStep.Unit.MINUTES
     amount, unit = int(match[1]), _UNITS.get(re.sub(r"\s+", "-", match[2]))
     if unit is None:
         check.add(
-            where, f"unknown unit {match[2]!r} in after {value!r} (use {_choices(PlanStep.Unit.values)})"
+            where, f"unknown unit {match[2]!r} in {field} {value!r} (use {_choices(PlanStep.Unit.values)})"
         )
         return 0, PlanStep.Unit.MINUTES
     if amount * _UNIT_SIZE[unit] > MAX_OFFSET:
-        check.add(where, f"after {value!r} is more than five years")
+        check.add(where, f"{field} {value!r} is more than five years")
         return 0, PlanStep.Unit.MINUTES
     return amount, unit
 
@@ -374,14 +382,31 @@ def _step_check(check: _Checker, plan_where: str, index: int, raw: Any, template
     where = f"{plan_where} step {index + 1}"
     if isinstance(raw, dict) and isinstance(raw.get("name"), str):
         where += f" {raw['name']!r}"
-    raw = check.fields(where, raw, _STEP_FIELDS, ("name", "after", "channel")) or {}
-    amount, unit = _after_parse(check, where, raw)
+    raw = check.fields(where, raw, _STEP_FIELDS, ("name", "channel")) or {}
+    # `before: 1 day` times a step back from the appointment the plan runs for (reminders);
+    # `after:` counts forward from enrolment or the previous step.
+    before = raw.get("before") is not None
+    if before and raw.get("after") is not None:
+        check.add(where, "a step has either after: or before:, not both")
+    elif not before and raw.get("after") is None and isinstance(raw, dict) and raw:
+        check.add(where, "after is missing (or before: for a step timed back from the appointment)")
+    if raw.get("from") == PlanStep.From.APPOINTMENT:
+        check.add(
+            where, "write before: '<n> <unit>' for a step timed from the appointment, not from: appointment"
+        )
+    amount, unit = _after_parse(check, where, raw, "before" if before else "after")
     row = {
         "name": check.text(where, raw, "name", max_length=200, line=True),
         "amount": amount,
         "unit": unit,
-        "counted_from": check.choice(
-            where, raw, "from", PlanStep.From.values, default=PlanStep.From.PREVIOUS
+        "counted_from": PlanStep.From.APPOINTMENT
+        if before
+        else check.choice(
+            where,
+            raw,
+            "from",
+            PlanStep.From.values,
+            default=PlanStep.From.PREVIOUS,
         ),
         "window": check.choice(
             where, raw, "window", PlanStep.Window.values, default=PlanStep.Window.BUSINESS_HOURS
@@ -395,6 +420,8 @@ def _step_check(check: _Checker, plan_where: str, index: int, raw: Any, template
         "repeat": check.flag(where, raw, "repeat"),
         "template": check.key(where, raw, "template") if raw.get("template") is not None else "",
     }
+    if row["counted_from"] == PlanStep.From.APPOINTMENT and not before:
+        row["counted_from"] = PlanStep.From.PREVIOUS  # reported above
     skip_if = raw.get("skip_if") or []
     if isinstance(skip_if, str):
         skip_if = [skip_if]
@@ -746,10 +773,14 @@ def plans_dump(*, rooftop: Rooftop) -> str:
 def _step_out(step: dict) -> dict:
     """A step as written in a file: the always-meaningful fields, then those that differ from
     their defaults."""
+    timing = (
+        {"before": _after(step["amount"], step["unit"])}
+        if step["counted_from"] == PlanStep.From.APPOINTMENT
+        else {"after": _after(step["amount"], step["unit"]), "from": step["counted_from"]}
+    )
     row = {
         "name": step["name"],
-        "after": _after(step["amount"], step["unit"]),
-        "from": step["counted_from"],
+        **timing,
         "window": step["window"],
         "channel": step["channel"],
         "action": step["action"],

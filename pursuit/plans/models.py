@@ -98,6 +98,8 @@ class PlanStep(models.Model):
     class From(models.TextChoices):
         ENROLMENT = "enrolment", "after enrolment"
         PREVIOUS = "previous", "after the previous step"
+        # Reminders: the offset is counted back from the appointment the plan was started for.
+        APPOINTMENT = "appointment", "before the appointment"
 
     class Window(models.TextChoices):
         ANY = "any", "Any time"
@@ -113,7 +115,7 @@ class PlanStep(models.Model):
     name = models.CharField(max_length=200)
     amount = models.PositiveIntegerField(default=0)
     unit = models.CharField(max_length=14, choices=Unit.choices, default=Unit.MINUTES)
-    counted_from = models.CharField(max_length=10, choices=From.choices, default=From.PREVIOUS)
+    counted_from = models.CharField(max_length=12, choices=From.choices, default=From.PREVIOUS)
     window = models.CharField(max_length=16, choices=Window.choices, default=Window.BUSINESS_HOURS)
     channel = models.CharField(max_length=8, choices=CHANNELS)
     action = models.CharField(max_length=4, choices=Action.choices, default=Action.TASK)
@@ -149,6 +151,14 @@ class Enrolment(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The appointment an appointment plan runs for: its reminders are timed from it.
+    appointment = models.ForeignKey(
+        "appointments.Appointment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="enrolments",
+    )
     reason = models.CharField(max_length=200, blank=True, help_text="What started it, then what ended it")
 
     class Meta:

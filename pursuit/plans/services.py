@@ -77,23 +77,49 @@ class Planned:
 
 
 def schedule_compute(
-    *, steps: list[PlanStep], start: dt.datetime, hours: Hours, customer_zone: str = ""
+    *,
+    steps: list[PlanStep],
+    start: dt.datetime,
+    hours: Hours,
+    customer_zone: str = "",
+    appointment: dt.datetime | None = None,
 ) -> list[Planned]:
     """When each step falls for a lead enrolled at `start`: offsets from enrolment or from the
-    previous step's due time, then moved into the step's window."""
+    previous step's due time, then moved into the step's window. A step counted back from the
+    `appointment` that would fall before `start` or not before the appointment (a reminder for a
+    visit booked an hour ahead, or no appointment at all) is left out."""
     planned: list[Planned] = []
     previous = start
     for step in steps:
-        base = start if step.counted_from == PlanStep.From.ENROLMENT else previous
-        due = in_window(
-            add_offset(base, step.amount, step.unit, hours),
-            step.window,
-            hours=hours,
-            customer_zone=customer_zone,
-        )
+        if step.counted_from == PlanStep.From.APPOINTMENT:
+            due = _before(appointment, step, hours, customer_zone) if appointment else None
+            if due is None or due < start or due >= appointment:
+                continue
+        else:
+            base = start if step.counted_from == PlanStep.From.ENROLMENT else previous
+            due = in_window(
+                add_offset(base, step.amount, step.unit, hours),
+                step.window,
+                hours=hours,
+                customer_zone=customer_zone,
+            )
         planned.append(Planned(step, due))
         previous = due
     return planned
+
+
+def _before(appointment: dt.datetime, step: PlanStep, hours: Hours, customer_zone: str) -> dt.datetime:
+    """`step.amount` units before the appointment, moved into the step's window (a reminder the
+    evening before that would fall at 7:00 waits for the window to open)."""
+    if step.unit == PlanStep.Unit.BUSINESS_DAYS:
+        at = appointment
+        for _ in range(step.amount):  # back one open day at a time
+            at -= dt.timedelta(days=1)
+            while next_open(at.replace(hour=12, minute=0), hours).date() != at.astimezone(hours.zone).date():
+                at -= dt.timedelta(days=1)
+    else:
+        at = appointment - dt.timedelta(**{str(step.unit): step.amount})
+    return in_window(at, step.window, hours=hours, customer_zone=customer_zone)
 
 
 # --------------------------------------------------------------------------- enrolment
@@ -150,7 +176,14 @@ def _has_steps(plan: Plan) -> bool:
 
 
 def enrol(
-    *, lead: Lead, plan: Plan, now: dt.datetime, reason: str = "", by: User | None = None, incentive=None
+    *,
+    lead: Lead,
+    plan: Plan,
+    now: dt.datetime,
+    reason: str = "",
+    by: User | None = None,
+    incentive=None,
+    appointment=None,
 ) -> Enrolment:
     """Put the lead on `plan` (its current version) from `now`. A primary plan replaces the
     lead's primary plan: that one ends and its pending steps are cancelled."""
@@ -177,10 +210,15 @@ def enrol(
             started_at=now,
             reason=reason[:200],
             incentive=incentive,
+            appointment=appointment,
         )
         steps = list(version.steps.order_by("position"))
         planned = schedule_compute(
-            steps=steps, start=now, hours=rooftop_hours(lead.rooftop), customer_zone=lead.customer.time_zone
+            steps=steps,
+            start=now,
+            hours=rooftop_hours(lead.rooftop),
+            customer_zone=lead.customer.time_zone,
+            appointment=appointment.starts_at if appointment is not None else None,
         )
         people: dict = {}
         Step.objects.bulk_create(_step_row(enrolment, lead, p.plan_step, p.due_at, people) for p in planned)
@@ -210,9 +248,17 @@ def _plans_after_close(lead: Lead) -> set[str]:
 
 
 def _end(
-    lead: Lead, now: dt.datetime, reason: str, *, primary: bool | None = None, plan: Plan | None = None
+    lead: Lead,
+    now: dt.datetime,
+    reason: str,
+    *,
+    primary: bool | None = None,
+    plan: Plan | None = None,
+    appointment=None,
 ) -> int:
     enrolments = Enrolment.objects.filter(lead=lead, status=Enrolment.Status.ACTIVE)
+    if appointment is not None:
+        enrolments = enrolments.filter(appointment=appointment)
     if primary is not None:
         enrolments = enrolments.filter(primary=primary)
     if plan is not None:
@@ -243,7 +289,13 @@ def plans_stop(*, lead: Lead, now: dt.datetime, reason: str, by: User | None = N
 
 
 def lead_event(
-    *, lead: Lead, event: str, now: dt.datetime, condition: str = "", by: User | None = None
+    *,
+    lead: Lead,
+    event: str,
+    now: dt.datetime,
+    condition: str = "",
+    by: User | None = None,
+    appointment=None,
 ) -> Enrolment | None:
     """Something happened to the lead: move it to the plan the rooftop maps this event to, if
     any. Events with no mapping keep the lead where it is."""
@@ -251,7 +303,7 @@ def lead_event(
     if plan is None:
         return None
     reason = event + (f": {condition}" if condition else "")
-    return enrol(lead=lead, plan=plan, now=now, reason=reason, by=by)
+    return enrol(lead=lead, plan=plan, now=now, reason=reason, by=by, appointment=appointment)
 
 
 def plans_ensure_installed(*, rooftop: Rooftop, now: dt.datetime) -> None:
@@ -420,6 +472,8 @@ def _write_next_step(step: Step, now: dt.datetime) -> None:
     )
     if following is None or Step.objects.filter(enrolment=step.enrolment, plan_step=following).exists():
         return
+    if following.counted_from == PlanStep.From.APPOINTMENT:
+        return  # appointment plans are always written whole at enrolment
     lead = step.lead
     hours = rooftop_hours(lead.rooftop)
     base = step.enrolment.started_at if following.counted_from == PlanStep.From.ENROLMENT else step.due_at
@@ -521,6 +575,7 @@ def step_skip_reason(step: Step, lead: Lead) -> str:
 _STEP_RELATED = (
     "enrolment__version__plan",
     "enrolment__incentive",
+    "enrolment__appointment__with_user",
     "plan_step__template",
     "lead__customer",
     "lead__rooftop",
@@ -717,7 +772,7 @@ def steps_run_due(*, now: dt.datetime, worker: str, limit: int = 10, clock=None)
 def _text_step_queue(step: Step, at: dt.datetime) -> _Finished:
     """An automatic text: queued for the worker's text job, which asks the gate again at the
     moment it goes, then records the touch and the timeline entry."""
-    from pursuit.outreach.services import plan_merge_fields, step_purpose, template_render
+    from pursuit.outreach.services import step_merge_fields, step_purpose, template_render
     from pursuit.texting.services import TextError, text_queue
 
     lead = step.lead
@@ -725,7 +780,7 @@ def _text_step_queue(step: Step, at: dt.datetime) -> _Finished:
     try:
         if template is None:
             raise TextError(f"the step {step.plan_step.name} has no template")
-        body = template_render(template.body, plan_merge_fields(lead))
+        body = template_render(template.body, step_merge_fields(step))
         text_queue(
             rooftop=lead.rooftop,
             customer=lead.customer,

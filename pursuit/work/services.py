@@ -44,6 +44,7 @@ HANDLERS: dict[str, str] = {
     "coverage-check": "pursuit.plans.services.coverage_check_run",
     "silence-check": "pursuit.plans.services.silence_check_run",
     "text-send": "pursuit.texting.services.text_send_run",
+    "appointment-cancel-email": "pursuit.appointments.services.appointment_cancel_email_run",
 }
 
 # kind -> "module.function(job, *, now, error)", called once when a job has failed for good, so

@@ -180,9 +180,12 @@ def test_new_internet_plan_is_speed_first(rooftop, defaults):
     assert plan.then == "long-term"
 
 
-def test_defaults_send_no_automatic_texts_and_use_the_right_windows(rooftop, defaults):
+def test_defaults_send_no_automatic_marketing_texts_and_use_the_right_windows(rooftop, defaults):
     steps = PlanStep.objects.filter(version__plan__rooftop=rooftop)
-    assert not steps.filter(channel="text", action="send").exists()
+    # Automatic marketing texts need written consent most leads lack: only the appointment's
+    # confirmation and reminder go out by themselves.
+    automatic = steps.filter(channel="text", action="send")
+    assert automatic.exists() and not automatic.exclude(template__purpose="transactional").exists()
     assert not steps.filter(channel__in=["call", "text"]).exclude(window="customer-day").exists()
     # "any" only for an answer or a confirmation the customer is waiting for.
     for step in steps.filter(window="any"):
