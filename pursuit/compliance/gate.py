@@ -184,7 +184,7 @@ def decide(
         )
     if kind is None:
         return ALLOW  # letters and social messages: only the stops above apply
-    address = facts.emails[0] if kind == "email" else number_for(facts, kind)
+    address = (facts.emails[0] if facts.emails else "") if kind == "email" else number_for(facts, kind)
     if not address:
         what = "email address" if kind == "email" else ("mobile number" if kind == "text" else "phone number")
         return Clearance("deny", f"no-{kind}-address", f"no {what}")
