@@ -133,6 +133,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The text provider: "outbox" (nothing leaves) or twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com
 # (see pursuit/texting/provider.py).
 TEXT_URL = env_str("TEXT_URL", "outbox")
+# Customer replies (pursuit/outreach/inbound.py): the address replies go to (plus-addressed per
+# lead), the inbound-mail webhook's signing key (Mailgun), and a mailbox to poll.
+PURSUIT_REPLY_ADDRESS = env_str("PURSUIT_REPLY_ADDRESS", "")
+PURSUIT_MAILGUN_SIGNING_KEY = env_str("PURSUIT_MAILGUN_SIGNING_KEY", "")
+PURSUIT_IMAP_URL = env_str("PURSUIT_IMAP_URL", "")
 
 # Intake limits: a lead provider sending more than this gets 413, never a crash.
 PURSUIT_MAX_ADF_BYTES = int(env_str("PURSUIT_MAX_ADF_BYTES", str(1024 * 1024)))

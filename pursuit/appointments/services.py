@@ -256,6 +256,7 @@ def appointment_cancel_email_run(job, *, now: dt.datetime) -> None:
     from email.utils import formataddr
 
     from pursuit.compliance.gate import may_contact
+    from pursuit.outreach.inbound import reply_to
     from pursuit.outreach.services import _domain, _send
 
     appointment = Appointment.objects.select_related(
@@ -278,7 +279,7 @@ def appointment_cancel_email_run(job, *, now: dt.datetime) -> None:
             + f".\n\n{rooftop.name}\n{rooftop.postal_address}\n"
         ),
         from_email=formataddr((rooftop.name, rooftop.email or settings.DEFAULT_FROM_EMAIL)),
-        reply_to=[lead.owner.email] if lead.owner and lead.owner.email else [],
+        reply_to=reply_to(lead),
         message_id=f"<appointment-cancel.{appointment.pk}@{_domain(rooftop.email)}>",
         now=now,
         attachments=[

@@ -85,3 +85,34 @@ class OutboxEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} -> {self.to}"
+
+
+class InboundEmail(models.Model):
+    """An email from a customer (an inbound-mail service's webhook or the polled mailbox), stored
+    before anything else is done with it; the Message-ID makes a redelivery a no-op."""
+
+    rooftop = models.ForeignKey(Rooftop, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_emails"
+    )
+    customer = models.ForeignKey(
+        "leads.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_emails"
+    )
+    message_id = models.CharField(max_length=300, unique=True)
+    from_address = models.CharField(max_length=254)
+    to_address = models.TextField(blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    text = models.TextField(blank=True, help_text="The reply without the quoted message")
+    body = models.TextField(blank=True, help_text="The whole text part")
+    automatic = models.BooleanField(default=False, help_text="An out-of-office or other automatic reply")
+    matched_by = models.CharField(
+        max_length=20, blank=True, help_text="reply address, thread, sender or nothing"
+    )
+    channel = models.CharField(max_length=10, help_text="webhook or imap")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["lead", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_address}: {self.subject}"

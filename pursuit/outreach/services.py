@@ -23,13 +23,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pursuit.compliance.gate import may_contact, touch_record
 from pursuit.leads.models import Lead, LeadEvent
 from pursuit.lib.contacts import phone_display
+from pursuit.outreach.inbound import reply_to
 from pursuit.outreach.models import OutboundEmail, ResponseTemplate
 from pursuit.work.models import Job, Notification
 from pursuit.work.services import PermanentError, notify
@@ -228,9 +229,10 @@ def _send(
             | {"status": OutboundEmail.Status.FAILED, "error": f"{type(exc).__name__}: {exc}"[:2000]},
         )
         raise
-    # Recorded (committed) at once: the record is what stops a second send after a crash.
+    # Recorded (committed) at once: the record is what stops a second send after a crash. Outside
+    # a transaction a failed INSERT harms nothing, so the common case costs one statement.
     try:
-        with transaction.atomic():
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
             return OutboundEmail.objects.create(
                 message_id=message_id, status=OutboundEmail.Status.SENT, **record
             )
@@ -276,8 +278,7 @@ def auto_response_compose(lead: Lead) -> tuple[str, str, str, list[str], str]:
     # From the owner's name at the rooftop's address (the rooftop's domain is the one that can
     # send mail); replies go to the owner.
     sender = formataddr((fields["owner"]["name"], lead.rooftop.email or settings.DEFAULT_FROM_EMAIL))
-    reply_to = [lead.owner.email] if lead.owner and lead.owner.email else []
-    return subject, body, sender, reply_to, problem
+    return subject, body, sender, reply_to(lead), problem
 
 
 def auto_response_run(job: Job, *, now: dt.datetime) -> None:
@@ -297,7 +298,7 @@ def auto_response_run(job: Job, *, now: dt.datetime) -> None:
         )
         return
     message_id = f"<auto-response.{lead.pk}@{_domain(lead.rooftop.email)}>"
-    subject, body, sender, reply_to, problem = auto_response_compose(lead)
+    subject, body, sender, replies, problem = auto_response_compose(lead)
     sent = _send(
         lead=lead,
         kind="auto-response",
@@ -305,7 +306,7 @@ def auto_response_run(job: Job, *, now: dt.datetime) -> None:
         subject=subject,
         body=body,
         from_email=sender,
-        reply_to=reply_to,
+        reply_to=replies,
         message_id=message_id,
         now=now,
     )
@@ -486,7 +487,7 @@ def plan_email_deliver(*, step, now: dt.datetime, checked: bool = False) -> Outb
         body=body,
         headers=headers,
         from_email=formataddr((owner, lead.rooftop.email or settings.DEFAULT_FROM_EMAIL)),
-        reply_to=[lead.owner.email] if lead.owner and lead.owner.email else [],
+        reply_to=reply_to(lead),
         message_id=step_message_id(step),
         now=now,
         checked=checked,

@@ -45,6 +45,7 @@ HANDLERS: dict[str, str] = {
     "silence-check": "pursuit.plans.services.silence_check_run",
     "text-send": "pursuit.texting.services.text_send_run",
     "appointment-cancel-email": "pursuit.appointments.services.appointment_cancel_email_run",
+    "mailbox-poll": "pursuit.outreach.inbound.mailbox_poll_run",
 }
 
 # kind -> "module.function(job, *, now, error)", called once when a job has failed for good, so
@@ -243,6 +244,12 @@ def run_due_once(
         # Automatic plan steps after the jobs: a first answer and a reminder come before follow-up.
         steps = steps_run_due(now=now, worker=worker or worker_name(), limit=limit, clock=clock)
     return len(jobs) + steps
+
+
+def minute_jobs_schedule(*, now: dt.datetime) -> None:
+    """The mailbox poll, once a minute across all workers (the key makes one per minute)."""
+    if settings.PURSUIT_IMAP_URL:
+        job_schedule(kind="mailbox-poll", key=f"mailbox-poll:{now:%Y%m%d%H%M}", now=now, due_at=now)
 
 
 def daily_jobs_schedule(*, now: dt.datetime) -> None:

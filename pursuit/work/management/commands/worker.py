@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
 from pursuit.lib import clock
-from pursuit.work.services import daily_jobs_schedule, run_due_once, worker_name
+from pursuit.work.services import daily_jobs_schedule, minute_jobs_schedule, run_due_once, worker_name
 
 log = logging.getLogger("pursuit.worker")
 
@@ -40,12 +40,15 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         log.info("worker %s started (poll %.2fs, batch %d)", name, poll, batch)
-        next_daily = 0.0
+        next_daily = next_minute = 0.0
         while not stopping:
             try:
                 if time.monotonic() >= next_daily:
                     daily_jobs_schedule(now=clock.now())
                     next_daily = time.monotonic() + 600
+                if time.monotonic() >= next_minute:
+                    minute_jobs_schedule(now=clock.now())
+                    next_minute = time.monotonic() + 60
                 ran = run_due_once(now=clock.now(), worker=name, limit=batch, clock=clock.now)
             except DatabaseError as exc:
                 # The database went away or is locked for long: wait and try again rather than die.
