@@ -244,21 +244,24 @@ def message_from_mailgun(fields: dict[str, str]) -> EmailMessage:
 
 
 def mailbox_poll(*, now: dt.datetime, url: str | None = None, limit: int = 200) -> int:
-    """Read unseen messages from `PURSUIT_IMAP_URL` (imaps://user:password@host:993/INBOX or
-    imap://... for STARTTLS-less test servers), take each in, and mark it seen only after it
-    is stored: a crash re-reads it, and the Message-ID keeps it once."""
+    """Read the messages in `PURSUIT_IMAP_URL` (imaps://user:password@host:993/INBOX, or imap://
+    without TLS; `?done=Folder` names where read messages go, default "Pursuit"), take each in,
+    and only then move it out of the folder: a crash re-reads it, and its Message-ID keeps it
+    once. Moving, not flagging, so that a person reading the mailbox cannot hide a reply."""
     url = url or settings.PURSUIT_IMAP_URL
     if not url:
         return 0
     parts = urlsplit(url)
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    done = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p).get("done", "Pursuit")
     client_class = imaplib.IMAP4_SSL if parts.scheme == "imaps" else imaplib.IMAP4
-    client = client_class(parts.hostname, parts.port or (993 if parts.scheme == "imaps" else 143))
+    client = client_class(parts.hostname, parts.port or (993 if parts.scheme == "imaps" else 143), timeout=30)
     taken = 0
     try:
         client.login(unquote(parts.username or ""), unquote(parts.password or ""))
+        client.create(done)  # answers NO when it exists: fine
         client.select(folder)
-        _, data = client.uid("search", None, "UNSEEN")
+        _, data = client.uid("search", None, "ALL")
         for uid in (data[0] or b"").split()[:limit]:
             _, fetched = client.uid("fetch", uid, "(BODY.PEEK[])")
             raw = next((item[1] for item in fetched if isinstance(item, tuple)), None)
@@ -267,7 +270,12 @@ def mailbox_poll(*, now: dt.datetime, url: str | None = None, limit: int = 200) 
             email_inbound(
                 message=email.message_from_bytes(raw, policy=email.policy.default), channel="imap", now=now
             )
-            client.uid("store", uid, "+FLAGS", "(\\Seen)")
+            # "n:n" rather than "n": the same set, and some servers only take ranges here.
+            status, _ = client.uid("move", b"%s:%s" % (uid, uid), done)
+            if status != "OK":  # a server without MOVE (RFC 6851)
+                client.uid("copy", uid, done)
+                client.uid("store", uid, "+FLAGS", "(\\Deleted)")
+                client.expunge()
             taken += 1
     finally:
         try:

@@ -146,3 +146,51 @@ def test_forged_or_replayed_webhooks_are_refused(rooftop, bdc_team, replies, cli
     forged_tag = reply_address(lead).replace(".", ".x", 1)
     post(client, mailgun("someone@else.example", forged_tag, "hi", message_id="<r9@mail.example>"))
     assert InboundEmail.objects.get(message_id="<r9@mail.example>").lead is None
+
+
+@pytest.fixture
+def imap_server():
+    """A real IMAP4 server on loopback: the test server that ships with aioimaplib, run on its
+    own event loop in a thread."""
+    import asyncio
+    import threading
+
+    from aioimaplib.imap_testing_server import MockImapServer
+
+    from pursuit.conftest import free_port
+
+    loop = asyncio.new_event_loop()
+    server = MockImapServer(loop=loop)
+    port = free_port()
+    listening = loop.run_until_complete(server.run_server(host="127.0.0.1", port=port))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server.port = port
+    yield server
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    listening.close()
+
+
+def test_the_polled_mailbox_is_read_once_and_moved_out_of_the_inbox(rooftop, bdc_team, replies, imap_server):
+    from email.message import EmailMessage
+
+    from aioimaplib.imap_testing_server import Mail
+
+    from pursuit.outreach.inbound import mailbox_poll
+
+    lead = new_lead(rooftop)
+    message = EmailMessage()
+    message["From"], message["To"] = "Ann Lee <ann@example.com>", reply_address(lead)
+    message["Subject"], message["Message-ID"] = "Re: your email", "<imap1@mail.example>"
+    message.set_content("Could you send the price with the trade?")
+    imap_server.receive(Mail(message), imap_user="replies")
+    url = f"imap://replies:secret@127.0.0.1:{imap_server.port}/INBOX"
+    assert mailbox_poll(now=T0, url=url) == 1
+    assert mailbox_poll(now=T0 + dt.timedelta(minutes=1), url=url) == 0  # moved to the "Pursuit" folder
+    [inbound] = InboundEmail.objects.all()
+    assert (
+        inbound.lead == lead
+        and inbound.channel == "imap"
+        and inbound.text == "Could you send the price with the trade?"
+    )
