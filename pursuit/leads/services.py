@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from pursuit.intake.assignment import handoff_choose
 from pursuit.leads.models import Customer, CustomerEmail, CustomerPhone, Lead, LeadEvent
@@ -174,6 +175,12 @@ def lead_reassign(
         lead.owner, lead.assigned_at = owner, now
         lead.flags = [f for f in lead.flags if f != "unassigned"]
         lead.save(update_fields=["owner", "assigned_at", "flags"])
+        # The lead's open tasks follow it (a manager's or another role's task stays theirs).
+        from pursuit.plans.models import Step
+
+        Step.objects.filter(
+            Q(assignee=before) | Q(assignee__isnull=True), lead=lead, status__in=Step.OPEN, action="task"
+        ).update(assignee=owner)
         text = f"Assigned to {owner.display_name}" + (f" (was {before.display_name})" if before else "")
         LeadEvent.objects.create(
             lead=lead,
@@ -191,6 +198,17 @@ def lead_reassign(
             text=f"{lead.customer} is now yours" + (f": {why}" if why else ""),
         )
         return lead
+
+
+def leads_reassign(*, leads, owner: User, now: dt.datetime, by: User, why: str = "") -> int:
+    """A manager gives many leads to one person (someone left, or is off for a week). Each lead
+    as `lead_reassign` would; returns how many changed hands."""
+    moved = 0
+    for lead in leads:
+        if lead.owner_id != owner.pk:
+            lead_reassign(lead=lead, owner=owner, now=now, by=by, why=why or "reassigned in bulk")
+            moved += 1
+    return moved
 
 
 def customer_merge(*, keep: Customer, merge: Customer, now: dt.datetime, by: User | None = None) -> Customer:
