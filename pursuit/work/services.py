@@ -46,6 +46,7 @@ HANDLERS: dict[str, str] = {
     "text-send": "pursuit.texting.services.text_send_run",
     "appointment-cancel-email": "pursuit.appointments.services.appointment_cancel_email_run",
     "mailbox-poll": "pursuit.outreach.inbound.mailbox_poll_run",
+    "email-by-hand": "pursuit.outreach.compose.email_by_hand_run",
 }
 
 # kind -> "module.function(job, *, now, error)", called once when a job has failed for good, so
