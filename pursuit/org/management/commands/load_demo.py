@@ -207,6 +207,7 @@ class Command(BaseCommand):
             region="IL",
             postal_code="60612",
             business_hours=hours,
+            text_number="+13125550199",
         )
         today = now.astimezone(rooftop.tz).date()
         christmas = dt.date(today.year, 12, 25)
@@ -466,14 +467,15 @@ class Command(BaseCommand):
         lead = self._arrive(demo, person, self._ago(demo, 2, 12), source=self._source(demo))
         times = self._times(demo, lead.created_at, demo.rng.randint(2, 4), within=dt.timedelta(days=3))
         self._chase(demo, lead, times, talked_last=True)
-        day = demo.rng.choice(["Saturday 10:00", "Thursday 18:30", "Monday 17:00", "Wednesday 12:30"])
-        lead_status_change(
-            lead=lead,
-            user=lead.owner,
-            status=Lead.Status.APPOINTMENT,
-            now=times[-1] + dt.timedelta(minutes=2),
-            reason=f"Test drive {day}",
+        # A real appointment (reminders, invitation) some time in the next days, in opening hours.
+        from pursuit.appointments.services import appointment_set
+
+        set_at = times[-1] + dt.timedelta(minutes=2)
+        local = set_at.astimezone(lead.rooftop.tz) + dt.timedelta(days=demo.rng.randint(1, 4))
+        starts = local.replace(
+            hour=demo.rng.choice([10, 12, 15, 17]), minute=demo.rng.choice([0, 30]), second=0, microsecond=0
         )
+        appointment_set(lead=lead, starts_at=starts, by=lead.owner, now=set_at, note="Test drive")
 
     def _sold(self, demo: Demo, person: dict) -> None:
         lead = self._arrive(demo, person, self._ago(demo, 6, 29), source=self._source(demo))
