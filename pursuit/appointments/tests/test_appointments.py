@@ -128,3 +128,17 @@ def test_appointment_times_are_checked(lead, agent):
     appointment_set(lead=lead, starts_at=VISIT, by=agent, now=T0)
     with pytest.raises(AppointmentError, match="already has"):
         appointment_set(lead=lead, starts_at=VISIT, by=agent, now=T0)
+
+
+def test_the_calendar_groups_a_week_by_day_and_person(lead, agent, rooftop, consultant):
+    from pursuit.appointments.selectors import calendar
+
+    appointment_set(lead=lead, starts_at=VISIT, by=agent, now=T0, with_user=consultant)
+    other = new_lead(rooftop, first="Bo", email="bo@example.com")
+    appointment_set(lead=other, starts_at=VISIT + dt.timedelta(hours=1), by=agent, now=T0, with_user=agent)
+    week = calendar(rooftop=rooftop, start=dt.date(2026, 3, 9))
+    friday = week[4]
+    assert friday.date == dt.date(2026, 3, 13) and friday.count == 2
+    assert list(friday.by_person) == sorted([consultant.display_name, agent.display_name])
+    assert sum(day.count for day in week) == 2
+    assert calendar(rooftop=rooftop, start=dt.date(2026, 3, 9), person=agent)[4].count == 1
