@@ -52,6 +52,10 @@ class Item:
     def label(self) -> str:
         return LABELS[self.kind]
 
+    @property
+    def seconds_over(self) -> float:
+        return -(self.seconds_left or 0)
+
 
 def my_day(*, user: User, now: dt.datetime, everyone: bool = False, horizon_hours: int = 0) -> list[Item]:
     """The list for `user` (for a manager with `everyone`, the whole rooftop's)."""
