@@ -46,6 +46,7 @@ class Item:
     allowed_at: dt.datetime | None = None  # in the customer's time
     gate_rule: str = ""
     gate_detail: str = ""
+    vehicle: str = ""
     extra: dict = field(default_factory=dict)
 
     @property
@@ -160,6 +161,16 @@ def my_day(*, user: User, now: dt.datetime, everyone: bool = False, horizon_hour
                 overdue=appointment.starts_at < now - dt.timedelta(hours=1),
             )
         )
+    # The vehicle each row is about: one query for the whole list.
+    from pursuit.leads.models import Vehicle
+
+    wanted: dict[int, str] = {}
+    for vehicle in Vehicle.objects.filter(
+        lead_id__in={i.lead.pk for i in items}, role=Vehicle.Role.INTEREST
+    ).order_by("id"):
+        wanted.setdefault(vehicle.lead_id, str(vehicle))
+    for item in items:
+        item.vehicle = wanted.get(item.lead.pk, "")
     rank = {kind: i for i, kind in enumerate(ORDER)}
     # Callbacks keep their own order (promised ones first); the rest oldest first.
     return sorted(items, key=lambda i: (rank[i.kind], i.step.priority if i.step else 0, i.due_at))
