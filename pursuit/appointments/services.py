@@ -197,7 +197,8 @@ def appointment_cancel(
             text=f"Appointment of {_local(appointment, lead)} cancelled" + (f": {reason}" if reason else ""),
             data={"appointment": appointment.pk, "cancelled": True},
         )
-        _status(lead, Lead.Status.WORKING, now, by, "appointment cancelled")
+        if lead.status == Lead.Status.APPOINTMENT:
+            _status(lead, Lead.Status.WORKING, now, by, "appointment cancelled")
         job_schedule(
             kind="appointment-cancel-email",
             key=f"appointment-cancel:{appointment.pk}",
@@ -207,7 +208,8 @@ def appointment_cancel(
             data={"appointment": appointment.pk},
             priority=0,
         )
-        lead_ensure_plan(lead=lead, now=now)
+        if lead.is_open:
+            lead_ensure_plan(lead=lead, now=now)
         return appointment
 
 
@@ -267,7 +269,7 @@ def appointment_cancel_email_run(job, *, now: dt.datetime) -> None:
     if not to or not may_contact(lead.customer, "email", "transactional", now, lead=lead).allowed:
         return
     rooftop = appointment.rooftop
-    _send(
+    sent = _send(
         lead=lead,
         kind="appointment-cancel",
         to=to,
@@ -286,3 +288,15 @@ def appointment_cancel_email_run(job, *, now: dt.datetime) -> None:
             ("cancel.ics", appointment_ics(appointment, cancel=True), "text/calendar; method=CANCEL")
         ],
     )
+    if sent is not None:
+        from pursuit.compliance.gate import touch_record
+
+        touch_record(
+            customer=lead.customer,
+            channel="email",
+            purpose="transactional",
+            at=now,
+            lead=lead,
+            automated=True,
+            what="appointment cancelled",
+        )

@@ -215,6 +215,18 @@ def _customer_by_number(rooftop, number: str):
     return phone.customer if phone else None
 
 
+def _customers_by_number(rooftop, number: str) -> list:
+    from pursuit.leads.models import Customer
+
+    return list(
+        Customer.objects.filter(
+            rooftop__group=rooftop.group, phones__match_key=number, merged_into__isnull=True
+        )
+        .select_related("rooftop__group")
+        .distinct()
+    )
+
+
 def text_received(*, rooftop, number: str, body: str, at: dt.datetime) -> str:
     """An inbound text, before anything else looks at it (compliance.md B.5). Handles the
     keywords and returns the one reply to send ("" for none); a text that only sounds like a stop
@@ -234,7 +246,9 @@ def text_received(*, rooftop, number: str, body: str, at: dt.datetime) -> str:
             return keywords.stop_confirmation(rooftop.name)
         return ""
     if word == "stop":
-        stop_request(customer=customer, channel="text", source="text STOP", note=body, at=at)
+        # The number said stop: every customer who shares it (a family phone) stops with it.
+        for sharer in _customers_by_number(rooftop, key):
+            stop_request(customer=sharer, channel="text", source="text STOP", note=body, at=at)
         return keywords.stop_confirmation(rooftop.name)
     if word == "start":
         if "text" not in customer.opted_out and not customer.do_not_contact:
@@ -404,4 +418,94 @@ def registry_import(
         count += len(batch)
         copy.numbers = RegistryNumber.objects.filter(copy=copy).count() if count else 0
         copy.save(update_fields=["numbers"])
+    return copy, problems
+
+
+# --------------------------------------------------------------------------- the pages' writes
+
+
+class ComplianceError(ValueError):
+    """A change the compliance pages refuse, in words a person can act on."""
+
+
+# The rooftop settings a manager edits on the compliance page, and their bounds. The 24-hour cap
+# stops at 3: Florida, Oklahoma and Maryland allow no more sales calls and texts than that in any
+# 24 hours, and the rule table applies 3 nationally, so a higher number would only mislead.
+ROOFTOP_CAPS = {
+    "cap_calls_texts_24h": (1, 3),
+    "cap_touches_day": (1, 20),
+    "cap_touches_week": (1, 100),
+}
+ROOFTOP_FLAGS = ("texas_registered", "opt_out_everywhere")
+
+
+def rooftop_caps_save(*, rooftop, by, at: dt.datetime, **values) -> list[str]:
+    """Save the rooftop's frequency caps and compliance flags (any of ROOFTOP_CAPS and
+    ROOFTOP_FLAGS). The gate reads them at each decision, so a change binds the next touch.
+    Returns the names of the fields that changed; raises ComplianceError for a value out of
+    bounds (the form says the same first) and ValueError for an unknown field."""
+    unknown = set(values) - set(ROOFTOP_CAPS) - set(ROOFTOP_FLAGS)
+    if unknown:
+        raise ValueError(f"not a compliance setting: {', '.join(sorted(unknown))}")
+    for name, (low, high) in ROOFTOP_CAPS.items():
+        value = values.get(name, getattr(rooftop, name))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ComplianceError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    day = values.get("cap_touches_day", rooftop.cap_touches_day)
+    if values.get("cap_touches_week", rooftop.cap_touches_week) < day:
+        raise ComplianceError("the weekly cap cannot be lower than the daily cap")
+    changed = [name for name, value in values.items() if getattr(rooftop, name) != value]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(rooftop, name, values[name] if name in ROOFTOP_CAPS else bool(values[name]))
+    rooftop.save(update_fields=changed)
+    log.info(
+        "rooftop %s: %s changed by %s at %s",
+        rooftop.pk,
+        ", ".join(f"{name}={getattr(rooftop, name)}" for name in changed),
+        getattr(by, "username", by),
+        at.isoformat(),
+    )
+    return changed
+
+
+class RegistryFileError(ComplianceError):
+    def __init__(self, message: str, problems: list[tuple[int, str]] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
+
+
+def registry_file_import(
+    *,
+    lines: Iterable[str],
+    copied_on: dt.date,
+    at: dt.datetime,
+    today: dt.date,
+    country: str = "US",
+    file_name: str = "",
+    by=None,
+) -> tuple[RegistryCopy, list[tuple[int, str]]]:
+    """`registry_import` for a file a person chose (the admin page, `pursuit import-dnc`): the
+    copy's date may not be in the future, and a file with no number in it is refused and changes
+    nothing, because importing it would empty the registry (the wrong file chosen, say). `lines`
+    is read once, lazily. Returns the copy and the bad lines (the first 1000, with their line
+    numbers); raises RegistryFileError, with the bad lines, when nothing was imported."""
+    country = country.strip().upper()
+    if country not in ("US", "CA"):
+        raise RegistryFileError(f"the country is US or CA, not {country!r}")
+    if copied_on > today:
+        raise RegistryFileError(f"the copy's date {copied_on:%Y-%m-%d} is in the future")
+    with transaction.atomic():
+        copy, problems = registry_import(
+            lines=lines, copied_on=copied_on, at=at, country=country, file_name=file_name, by=by
+        )
+        if copy.numbers == 0:
+            # Raising inside the block undoes the import: the registry keeps the numbers it had.
+            bad = f" ({len(problems)} bad line{'s' if len(problems) != 1 else ''})" if problems else ""
+            raise RegistryFileError(
+                f"the file has no telephone number in it{bad}: nothing was imported and the registry "
+                "is unchanged",
+                problems,
+            )
     return copy, problems

@@ -86,8 +86,22 @@ def _touch_check(lead: Lead, channel: str, user: User, now: dt.datetime, text: s
     in the decision log for the managers (the pages say when a call is allowed, so this is a
     person who called anyway)."""
     from pursuit.compliance.gate import Clearance, decision_record, may_contact, touch_record
+    from pursuit.plans.models import Plan, Step
 
-    answer = may_contact(lead.customer, channel, "marketing", now, lead=lead, record=False)
+    # The touch is what the due task was for: a reminder call of an appointment plan is
+    # transactional (no Sunday ban, not counted against the sales caps); anything else is sales.
+    due = (
+        Step.objects.filter(
+            lead=lead, status=Step.Status.PENDING, action="task", channel=channel, due_at__lte=now
+        )
+        .select_related("enrolment__version__plan")
+        .order_by("due_at", "id")
+        .first()
+    )
+    purpose = "marketing"
+    if due is not None and due.enrolment.version.plan.kind == Plan.Kind.TRANSACTIONAL:
+        purpose = "transactional"
+    answer = may_contact(lead.customer, channel, purpose, now, lead=lead, record=False)
     if not answer.allowed:
         decision_record(
             lead.customer,
@@ -97,12 +111,12 @@ def _touch_check(lead: Lead, channel: str, user: User, now: dt.datetime, text: s
                 f"{text} by {user} while not allowed: {answer.detail}",
             ),
             channel=channel,
-            purpose="marketing",
+            purpose=purpose,
             at=now,
             lead=lead,
         )
     touch_record(
-        customer=lead.customer, channel=channel, purpose="marketing", at=now, lead=lead, by=user, what=text
+        customer=lead.customer, channel=channel, purpose=purpose, at=now, lead=lead, by=user, what=text
     )
 
 

@@ -1258,6 +1258,12 @@ def customer_stop(*, customer, reason: str, now: dt.datetime, by: User | None = 
     with transaction.atomic():
         field = "deceased" if reason == "deceased" else "do_not_contact"
         Customer.objects.filter(pk=customer.pk).update(**{field: True})
+        # Booked visits are off too (no cancellation message: nothing more is sent).
+        from pursuit.appointments.models import Appointment
+
+        Appointment.objects.filter(lead__customer=customer, status=Appointment.Status.SET).update(
+            status=Appointment.Status.CANCELLED, outcome_at=now
+        )
         setattr(customer, field, True)
         words = "deceased" if reason == "deceased" else "asked not to be contacted"
         for lead in Lead.objects.select_for_update(of=("self",)).filter(customer=customer):

@@ -40,12 +40,12 @@ class TextError(ValueError):
 
 
 def customer_number(customer) -> str:
-    """The number texts go to: the preferred, else a mobile, else any verified number."""
-    phones = sorted(
-        (p for p in customer.phones.all() if p.verified),
-        key=lambda p: (not p.preferred, p.type != "mobile", p.pk),
-    )
-    return phones[0].number if phones else ""
+    """The number texts go to: the compliance gate's choice (`gate.number_for`), so that the
+    number the gate judged is the number that gets the text."""
+    from pursuit.compliance.gate import Facts, _phone_order, number_for
+
+    phones = [(p.number, p.type, p.verified) for p in sorted(customer.phones.all(), key=_phone_order)]
+    return number_for(Facts(phones=phones), "text")
 
 
 def text_queue(
@@ -124,6 +124,10 @@ def text_send_run(job: Job, *, now: dt.datetime) -> None:
             return
         if answer.verdict == "deny":
             _failed(message, f"not sent: {answer.detail}", now)
+            return
+        if answer.inputs.get("address") and answer.inputs["address"] != message.to_number:
+            # The gate judged another number (the customer's numbers changed since queueing).
+            _failed(message, f"not sent: the number to text is now {answer.inputs['address']}", now)
             return
     try:
         sid = provider_send(
