@@ -37,7 +37,7 @@ class Consent(models.Model):
     # Prior express written consent: a signed or ticked agreement with a disclosure. Only this
     # allows automatic marketing texts.
     written = models.BooleanField(default=False)
-    source = models.CharField(max_length=16, choices=Source.choices)
+    source = models.CharField(max_length=40, choices=Source.choices)
     evidence = models.TextField(help_text="The exact words, line or note it rests on")
     at = models.DateTimeField()
     by = models.ForeignKey(
@@ -127,6 +127,7 @@ class Touch(models.Model):
     what = models.CharField(max_length=200, blank=True)
 
     class Meta:
+        verbose_name_plural = "touches"
         indexes = [models.Index(fields=["customer", "at"])]
 
     def __str__(self) -> str:

@@ -393,3 +393,127 @@ class MovePlanForm(forms.Form):
     def __init__(self, *args, rooftop: Rooftop, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["plan"].queryset = Plan.objects.filter(rooftop=rooftop, active=True).order_by("name")
+
+
+# --------------------------------------------------------------------------- compliance
+
+
+class ConsentForm(forms.Form):
+    """Consent the customer gave a member of staff (on the phone, in the showroom, in writing)."""
+
+    channel = forms.ChoiceField(choices=[("call", "Calls"), ("text", "Texts"), ("email", "Emails")])
+    purpose = forms.ChoiceField(
+        choices=[("marketing", "Sales follow-up"), ("transactional", "Only what they asked for")],
+        initial="marketing",
+    )
+    written = forms.BooleanField(
+        required=False,
+        label="In writing (signed or ticked)",
+        help_text="Only with a signed form, a ticked box or a written message on file: written "
+        "consent allows automatic sales texts.",
+    )
+    evidence = forms.CharField(
+        max_length=2000,
+        label="How and where they said it",
+        error_messages={"required": "Say how the customer gave consent (the evidence is kept with it)."},
+    )
+
+    def clean_evidence(self) -> str:
+        text = " ".join(self.cleaned_data["evidence"].split())
+        if not text:
+            raise forms.ValidationError("Say how the customer gave consent (the evidence is kept with it).")
+        return text
+
+
+class DoNotContactForm(forms.Form):
+    confirm = forms.BooleanField(
+        label="Yes: never contact this customer again, on any channel, from any rooftop of the group",
+        error_messages={"required": "Tick the box to confirm: this cannot be undone from the lead page."},
+    )
+    note = forms.CharField(required=False, max_length=2000, label="Note (the request in their words)")
+
+
+class StopConfirmForm(forms.Form):
+    note = forms.CharField(required=False, max_length=2000)
+
+
+def _count_field(label: str, low: int, high: int, help_text: str, why_low: str, why_high: str):
+    return forms.IntegerField(
+        label=label,
+        min_value=low,
+        max_value=high,
+        help_text=help_text,
+        error_messages={
+            "min_value": why_low,
+            "max_value": why_high,
+            "required": "Enter a number.",
+            "invalid": "Enter a whole number.",
+        },
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+
+
+class RooftopCapsForm(forms.Form):
+    """The rooftop's frequency caps and compliance flags (bounds: compliance.services.ROOFTOP_CAPS)."""
+
+    cap_calls_texts_24h = _count_field(
+        "Sales calls and texts per customer in any 24 hours",
+        1,
+        3,
+        "1 to 3. Florida, Oklahoma and Maryland allow at most 3 in any 24 hours, and Pursuit applies "
+        "that everywhere: it can be made stricter here, never looser.",
+        "At least 1: to stop calling a customer, mark them “do not contact” on their lead.",
+        "At most 3: the strictest state rule (Florida, Oklahoma, Maryland) allows no more than 3 sales "
+        "calls and texts in 24 hours.",
+    )
+    cap_touches_day = _count_field(
+        "Sales touches per customer per day (all channels)",
+        1,
+        20,
+        "1 to 20, counted in the customer's day.",
+        "At least 1: a cap of 0 would stop all follow-up.",
+        "At most 20 touches a day.",
+    )
+    cap_touches_week = _count_field(
+        "Sales touches per customer in any 7 days (all channels)",
+        1,
+        100,
+        "1 to 100; not lower than the daily cap.",
+        "At least 1: a cap of 0 would stop all follow-up.",
+        "At most 100 touches a week.",
+    )
+    texas_registered = forms.BooleanField(
+        required=False,
+        label="Registered (or exempt) as a telephone seller in Texas",
+        help_text="Tick only with the Texas Secretary of State registration or an exemption on file: it "
+        "allows sales texts to Texas customers.",
+    )
+    opt_out_everywhere = forms.BooleanField(
+        required=False,
+        label="A stop on one channel stops every channel (recommended)",
+        help_text="When off, a customer who texts STOP still gets calls and emails.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        day, week = data.get("cap_touches_day"), data.get("cap_touches_week")
+        if day is not None and week is not None and week < day:
+            self.add_error("cap_touches_week", "The weekly cap cannot be lower than the daily cap.")
+        return data
+
+
+class DecisionFilterForm(forms.Form):
+    rule = forms.ChoiceField(required=False)
+    verdict = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any verdict"), ("defer", "Deferred"), ("deny", "Denied"), ("flag", "Flagged")],
+    )
+
+    def __init__(self, *args, rules: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["rule"].choices = [("", "Any rule")] + [(r, r) for r in rules]
+
+    def values(self) -> tuple[str, str]:
+        """(rule, verdict): a value that is not offered is ignored, never an error."""
+        self.is_valid()
+        return self.cleaned_data.get("rule") or "", self.cleaned_data.get("verdict") or ""

@@ -30,6 +30,7 @@ from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
+from pursuit.compliance.gate import Clearance
 from pursuit.leads import selectors
 from pursuit.leads.models import Lead, Vehicle
 from pursuit.lib import clock
@@ -285,6 +286,12 @@ class PanelStep:
     problem: str = ""
     next: bool = False
     overdue: bool = False
+    # Set by `selectors.plan_panel_clear` when the compliance gate would hold the step back at
+    # its time: the answer, whether that time is now, and when it is allowed (customer's zone).
+    gate: Clearance | None = None
+    gate_why: str = ""
+    gate_now: bool = False
+    gate_local: dt.datetime | None = None
 
 
 @dataclass

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from pursuit.web import plan_views, views
+from pursuit.web import compliance_views, plan_views, views, workspace_views
 
 urlpatterns = [
     path(
@@ -28,6 +28,14 @@ urlpatterns = [
     ),
     path("leads/<int:lead_id>/visit/", plan_views.lead_visit, name="lead-visit"),
     path("leads/<int:lead_id>/plan/", plan_views.lead_plan_move, name="lead-plan-move"),
+    path("leads/<int:lead_id>/consent/", compliance_views.lead_consent, name="lead-consent"),
+    path("leads/<int:lead_id>/do-not-contact/", compliance_views.lead_do_not_contact, name="lead-dnc"),
+    path(
+        "leads/<int:lead_id>/stop/<int:decision_id>/confirm/",
+        compliance_views.lead_stop_confirm,
+        name="lead-stop-confirm",
+    ),
+    path("compliance/", compliance_views.compliance, name="compliance"),
     path("plans/", plan_views.plan_list, name="plans"),
     path("plans/new/", plan_views.plan_edit, name="plan-new"),
     path("plans/export/", plan_views.plans_export, name="plans-export"),
@@ -39,6 +47,21 @@ urlpatterns = [
     path("incentives/<int:incentive_id>/reengage/", plan_views.incentive_reengage, name="incentive-reengage"),
     path("coverage/", plan_views.coverage, name="coverage"),
     path("coverage/<int:lead_id>/repair/", plan_views.coverage_repair, name="coverage-repair"),
+    path("today/", workspace_views.today, name="today"),
+    path("today/log/<int:lead_id>/", workspace_views.today_log, name="today-log"),
+    path("today/reply/<int:lead_id>/", workspace_views.reply_answered, name="today-reply"),
+    path("leads/<int:lead_id>/appointment/", workspace_views.lead_appointment, name="lead-appointment"),
+    path(
+        "appointments/<int:appointment_id>/<str:action>/",
+        workspace_views.appointment_change,
+        name="appointment-change",
+    ),
+    path(
+        "appointments/<int:appointment_id>.ics", workspace_views.appointment_invite, name="appointment-invite"
+    ),
+    path("calendar/", workspace_views.calendar_page, name="calendar"),
+    path("team/", workspace_views.team, name="team"),
+    path("team/reassign/", workspace_views.team_reassign, name="team-reassign"),
     path("outbox/", views.outbox, name="outbox"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications-read"),

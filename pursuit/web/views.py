@@ -29,8 +29,22 @@ from pursuit.leads.models import Lead
 from pursuit.leads.services import LeadError, attempt_log, lead_reassign, lead_status_change, note_add
 from pursuit.lib import clock
 from pursuit.plans.services import PlanError
-from pursuit.web.forms import AttemptForm, LeadFilterForm, NewLeadForm, NoteForm, ReassignForm, StatusForm
-from pursuit.web.selectors import notifications_for_user, outbox_for_user, sent_for_user
+from pursuit.web.forms import (
+    AttemptForm,
+    ConsentForm,
+    LeadFilterForm,
+    NewLeadForm,
+    NoteForm,
+    ReassignForm,
+    StatusForm,
+)
+from pursuit.web.selectors import (
+    contact_rules,
+    notifications_for_user,
+    outbox_for_user,
+    plan_panel_clear,
+    sent_for_user,
+)
 
 PAGE_SIZE = 50
 NO_ROOFTOP = (
@@ -103,6 +117,11 @@ def _lead_context(request: HttpRequest, lead_id: int, **extra) -> dict:
     lead_page = selectors.lead_page(user=request.user, lead_id=lead_id)
     lead = lead_page.lead
     now = clock.now()
+    # The gate's facts are loaded once for the page: the contact rules and every open step of
+    # the plan panel are decided from them.
+    rules = contact_rules(lead=lead, now=now)
+    panel = _plan_panel(lead=lead, user=request.user, now=now)
+    plan_panel_clear(panel, customer=lead.customer, facts=rules.facts, now=now)
     context = {
         "lead_page": lead_page,
         "lead": lead,
@@ -113,7 +132,10 @@ def _lead_context(request: HttpRequest, lead_id: int, **extra) -> dict:
         "note_form": NoteForm(),
         "status_form": StatusForm(initial={"status": lead.status}),
         "can_reassign": request.user.is_manager,
-        "plan_panel": _plan_panel(lead=lead, user=request.user, now=now),
+        "plan_panel": panel,
+        "rules": rules,
+        "can_act_compliance": request.user.is_manager or lead.owner_id == request.user.pk,
+        "consent_form": ConsentForm(),
     }
     if request.user.is_manager:
         context["reassign_form"] = ReassignForm(

@@ -108,6 +108,19 @@ def world(rooftop, manager, bdc_team, consultant, source_token, other_rooftop, o
         status=Payload.Status.FAILED,
         reason="the XML is not well-formed",
     )
+    from pursuit.compliance.gate import Clearance, decision_record
+    from pursuit.compliance.services import registry_import, suppress
+
+    suppress(group=rooftop.group, kind="phone", value="+13125550199", source="staff", at=T0)
+    registry_import(lines=["3125550198"], copied_on=T0.date(), at=T0)
+    decision_record(
+        lead.customer,
+        Clearance("defer", "quiet-hours:IL", "too late", until=T0),
+        channel="call",
+        purpose="marketing",
+        at=T0,
+        lead=lead,
+    )
     return lead
 
 

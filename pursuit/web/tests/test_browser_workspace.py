@@ -111,7 +111,9 @@ def test_a_text_reply_lands_on_the_lead_and_pauses_the_plan(
     rooftop.save()
     settings.BASE_URL = live_server.url
     lead = adf_lead(rooftop, now=timezone.now() - dt.timedelta(hours=1))
-    Lead.objects.filter(pk=lead.pk).update(owner=agent, first_attempt_at=timezone.now() - dt.timedelta(minutes=50))
+    Lead.objects.filter(pk=lead.pk).update(
+        owner=agent, first_attempt_at=timezone.now() - dt.timedelta(minutes=50)
+    )
     number = lead.customer.phones.first().number
     params = {
         "From": number,
