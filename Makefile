@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HTMX_VERSION := 2.0.4
 
-.PHONY: run test setup lint bench-speed bench-import bench-dispatch clean
+.PHONY: run test setup lint bench-speed bench-import bench-dispatch bench-pages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-import: setup
 
 bench-dispatch: setup
 	$(BIN)/python bench/dispatch.py
+
+bench-pages: setup
+	$(BIN)/python bench/pages.py
 
 clean:
 	rm -rf $(VENV) data pursuit/web/static/vendor

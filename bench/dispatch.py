@@ -1131,7 +1131,9 @@ def task_profile(batch: str, out: str, top: str = "30", plain: str = "0") -> dic
 
     connection._commit = counted_commit
     steps = 0
-    profiler = cProfile.Profile(time.thread_time) if os.environ.get("BENCH_PROFILE_CPU") else cProfile.Profile()
+    profiler = (
+        cProfile.Profile(time.thread_time) if os.environ.get("BENCH_PROFILE_CPU") else cProfile.Profile()
+    )
     with connection.execute_wrapper(count_sql):
         started = time.perf_counter()
         profiler.enable()

@@ -58,8 +58,29 @@ class Item:
         return -(self.seconds_left or 0)
 
 
-def my_day(*, user: User, now: dt.datetime, everyone: bool = False, horizon_hours: int = 0) -> list[Item]:
-    """The list for `user` (for a manager with `everyone`, the whole rooftop's)."""
+@dataclass
+class Day:
+    items: list[Item]
+    more: int  # due items beyond the list's length, counted but not shown
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+
+LIMIT = 40  # per kind: more than a person can do in an hour; the rest is counted, not shown
+
+
+def my_day(
+    *, user: User, now: dt.datetime, everyone: bool = False, horizon_hours: int = 0, limit: int = LIMIT
+) -> Day:
+    """The list for `user` (for a manager with `everyone`, the whole rooftop's): at most `limit`
+    items of each kind, the most urgent first, with a count of the rest."""
     from pursuit.appointments.models import Appointment
     from pursuit.compliance.gate import decide, facts_load
     from pursuit.outreach.services import plan_merge_fields, template_render
@@ -72,9 +93,11 @@ def my_day(*, user: User, now: dt.datetime, everyone: bool = False, horizon_hour
         "customer", "owner", "rooftop"
     )
     items: list[Item] = []
-    limit = dt.timedelta(minutes=rooftop.handoff_after or 5)
-    for lead in leads.filter(first_attempt_at__isnull=True).order_by("created_at"):
-        left = (lead.created_at + limit - now).total_seconds()
+    more = 0
+    window = dt.timedelta(minutes=rooftop.handoff_after or 5)
+    fresh = leads.filter(first_attempt_at__isnull=True)
+    for lead in fresh.order_by("-created_at")[:limit]:  # the newest: the ones still winnable
+        left = (lead.created_at + window - now).total_seconds()
         items.append(
             Item(
                 "new",
@@ -85,22 +108,23 @@ def my_day(*, user: User, now: dt.datetime, everyone: bool = False, horizon_hour
                 overdue=left < 0,
             )
         )
-    for lead in leads.filter(reply_waiting_at__isnull=False).order_by("reply_waiting_at"):
+    replies = leads.filter(reply_waiting_at__isnull=False)
+    for lead in replies.order_by("reply_waiting_at")[:limit]:
         items.append(
             Item("reply", lead, f"Wrote back {_ago(now - lead.reply_waiting_at)}", lead.reply_waiting_at)
         )
     soon = now + dt.timedelta(hours=horizon_hours)
     step_owner = Q() if everyone else Q(assignee=user)
+    due = Step.objects.filter(
+        step_owner,
+        lead__rooftop=rooftop,
+        lead__status__in=Lead.OPEN_STATUSES,
+        status=Step.Status.PENDING,
+        action=PlanStep.Action.TASK,
+        due_at__lte=soon,
+    )
     steps = list(
-        Step.objects.filter(
-            step_owner,
-            lead__rooftop=rooftop,
-            lead__status__in=Lead.OPEN_STATUSES,
-            status=Step.Status.PENDING,
-            action=PlanStep.Action.TASK,
-            due_at__lte=soon,
-        )
-        .select_related(
+        due.select_related(
             "lead__customer__rooftop",
             "lead__owner",
             "lead__rooftop",
@@ -109,8 +133,13 @@ def my_day(*, user: User, now: dt.datetime, everyone: bool = False, horizon_hour
             "enrolment__appointment",
         )
         .prefetch_related("lead__vehicles", "lead__customer__phones", "lead__customer__emails")
-        .order_by("priority", "due_at", "id")
+        .order_by("priority", "due_at", "id")[: limit * 2]
     )
+    # Counted only when a list is full: the common case costs no extra query.
+    if len(items) >= limit or len(steps) >= limit * 2:
+        more += (
+            max(fresh.count() - limit, 0) + max(replies.count() - limit, 0) + max(due.count() - limit * 2, 0)
+        )
     customers = {s.lead.customer_id: s.lead.customer for s in steps}
     facts = facts_load(customers.values(), at=now) if customers else {}
     for step in steps:
@@ -173,7 +202,8 @@ def my_day(*, user: User, now: dt.datetime, everyone: bool = False, horizon_hour
         item.vehicle = wanted.get(item.lead.pk, "")
     rank = {kind: i for i, kind in enumerate(ORDER)}
     # Callbacks keep their own order (promised ones first); the rest oldest first.
-    return sorted(items, key=lambda i: (rank[i.kind], i.step.priority if i.step else 0, i.due_at))
+    ordered = sorted(items, key=lambda i: (rank[i.kind], i.step.priority if i.step else 0, i.due_at))
+    return Day(items=ordered, more=more)
 
 
 def _script(step, plan_merge_fields, template_render) -> str:

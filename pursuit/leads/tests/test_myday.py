@@ -61,3 +61,13 @@ def test_the_query_count_does_not_grow_with_the_list(rooftop, bdc_team, agent):
         lead = new_lead(rooftop, first=f"A{n}", email=f"a{n}@example.com", phone=f"(312) 234-56{n:02d}")
         Lead.objects.filter(pk=lead.pk).update(owner=agent)
     assert count() == few
+
+
+def test_a_long_list_shows_the_most_urgent_and_counts_the_rest(rooftop, bdc_team, agent):
+    for n in range(4):
+        lead = new_lead(rooftop, first=f"N{n}", email=f"n{n}@example.com", now=T0 + dt.timedelta(minutes=n))
+        Lead.objects.filter(pk=lead.pk).update(owner=agent)
+    day = my_day(user=agent, now=T0 + dt.timedelta(minutes=10), limit=1)
+    new = [i for i in day if i.kind == "new"]
+    assert [i.lead.customer.first_name for i in new] == ["N3"]  # the newest: still winnable
+    assert day.more == 3
