@@ -116,7 +116,7 @@ def task_pages(repeat: str) -> dict:
                     "path": path,
                     "bytes": len(response.content),
                     "p50": statistics.median(times),
-                    "p95": percentile(times, 0.95),
+                    "p95": percentile(times, 95),
                     "max": max(times),
                     "queries": max(queries),
                 }
