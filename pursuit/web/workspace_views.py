@@ -269,13 +269,18 @@ def calendar_page(request: HttpRequest) -> HttpResponse:
 def team(request: HttpRequest) -> HttpResponse:
     rooftop = manager_rooftop(request.user)
     now = clock.now()
+    missed = missed_response_today(rooftop=rooftop, now=now)
+    gaps = coverage_gaps(rooftop=rooftop)
     return render(
         request,
         "web/team.html",
         {
             "rows": team_today(rooftop=rooftop, now=now),
-            "gaps": coverage_gaps(rooftop=rooftop).select_related("customer", "owner")[:200],
-            "missed": missed_response_today(rooftop=rooftop, now=now),
+            # A bad day (or a big import) can make these long: the first 100 and the count.
+            "gaps": list(gaps.select_related("customer", "owner")[:100]),
+            "gaps_count": gaps.count(),
+            "missed": list(missed[:100]),
+            "missed_count": missed.count(),
             "open_leads": Lead.objects.filter(rooftop=rooftop, status__in=Lead.OPEN_STATUSES)
             .select_related("customer", "owner")
             .order_by("owner__first_name", "-created_at")[:500],
