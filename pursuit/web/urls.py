@@ -12,7 +12,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
-    path("", views.lead_list, name="home"),
+    path("", workspace_views.home, name="home"),
     path("leads/", views.lead_list, name="leads"),
     path("leads/new/", views.lead_new, name="lead-new"),
     path("leads/<int:lead_id>/", views.lead_detail, name="lead"),

@@ -50,6 +50,14 @@ def _today_context(request: HttpRequest) -> dict:
 
 
 @login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Agents and consultants start on My day; managers on the rooftop's leads."""
+    from pursuit.web.views import lead_list
+
+    return lead_list(request) if request.user.is_manager else today(request)
+
+
+@login_required
 @rooftop_time
 def today(request: HttpRequest) -> HttpResponse:
     """My day. htmx polls the list (every 20 s) so new leads appear without a reload."""

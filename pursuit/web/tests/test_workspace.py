@@ -107,3 +107,10 @@ def test_nobody_sees_another_rooftops_appointments_or_lists(client, outsider, ag
     assert client.post(f"/today/log/{mine.pk}/", {"outcome": "talked", "channel": "call"}).status_code == 404
     assert str(mine.customer) not in client.get("/today/").content.decode()
     assert str(mine.customer) not in client.get("/calendar/?start=2026-03-09").content.decode()
+
+
+def test_agents_start_on_my_day_and_managers_on_the_leads(client, agent, manager, mine, at_t0):
+    client.force_login(agent)
+    assert "My day" in client.get("/").content.decode().split("<h1>", 1)[1][:20]
+    client.force_login(manager)
+    assert "Leads" in client.get("/").content.decode().split("<h1>", 1)[1][:20]
