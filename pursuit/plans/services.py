@@ -1099,7 +1099,9 @@ def callback_add(*, lead: Lead, by: User, point: str, now: dt.datetime) -> Step:
 
 
 def callback_done(*, step: Step, by: User, now: dt.datetime, note: str = "") -> Step:
-    """The callback was made: recorded on the timeline, not as an attempt; the plan is untouched."""
+    """The callback was made: recorded on the timeline, not as an attempt; the plan is untouched.
+    It is still a call: it counts against the caps, and one made while the gate would not have
+    allowed it is flagged for the managers (as a logged attempt is)."""
     if step.plan_step_id is not None:
         raise PlanError("this is a plan step, not a callback")
     with transaction.atomic():
@@ -1115,6 +1117,10 @@ def callback_done(*, step: Step, by: User, now: dt.datetime, note: str = "") -> 
                 text="Called back" + (f": {note}" if note else ""),
                 data={"step": step.pk},
             )
+            from pursuit.leads.services import _touch_check
+
+            lead = Lead.objects.select_related("customer__rooftop").get(pk=step.lead_id)
+            _touch_check(lead, "call", by, now, "Called back")
     step.refresh_from_db()
     return step
 

@@ -321,6 +321,10 @@ def test_forgot_to_say_is_a_callback_at_the_top_that_does_not_touch_the_plan(roo
     callback_done(step=callback, by=lead.owner, now=T0 + dt.timedelta(minutes=4), note="told them")
     assert open_steps(lead) == before
     assert lead.events.filter(kind="attempt").count() == attempts
+    # Still a call: the caps count it.
+    from pursuit.compliance.models import Touch
+
+    assert Touch.objects.filter(customer=lead.customer, channel="call", what="Called back").count() == 1
 
 
 def test_a_visit_without_sale_starts_the_plan_for_its_objection(rooftop, bdc_team, consultant, plans):
