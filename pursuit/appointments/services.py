@@ -17,6 +17,7 @@ from icalendar import Calendar, Event, vCalAddress, vText
 
 from pursuit.appointments.models import Appointment
 from pursuit.leads.models import Lead, LeadEvent
+from pursuit.leads.status import lead_status_set
 from pursuit.org.models import User
 
 # Booking further ahead than this is almost always a typo in the year.
@@ -73,19 +74,7 @@ def _locked_lead(lead: Lead) -> Lead:
 
 
 def _status(lead: Lead, status: str, now: dt.datetime, by: User | None, why: str) -> None:
-    if lead.status == status:
-        return
-    before = lead.status
-    Lead.objects.filter(pk=lead.pk).update(status=status)
-    lead.status = status
-    LeadEvent.objects.create(
-        lead=lead,
-        kind=LeadEvent.Kind.STATUS,
-        at=now,
-        actor=by,
-        text=f"{Lead.Status(before).label} → {Lead.Status(status).label}: {why}",
-        data={"from": before, "to": status},
-    )
+    lead_status_set(lead, status, now=now, by=by, why=why)
 
 
 def _check_time(starts_at: dt.datetime, now: dt.datetime) -> None:

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from pursuit.leads.models import Lead, LeadEvent
+from pursuit.leads.status import lead_status_set
 from pursuit.lib.hours import Hours, add_offset, next_open
 from pursuit.org.models import Rooftop, User
 from pursuit.plans.models import Enrolment, Plan, PlanStep, PlanVersion, Step, Transition
@@ -1278,17 +1279,15 @@ def customer_stop(*, customer, reason: str, now: dt.datetime, by: User | None = 
                 status=Job.Status.CANCELLED, done_at=now
             )
             if lead.is_open:
-                before = lead.status
-                Lead.objects.filter(pk=lead.pk).update(
-                    status=Lead.Status.CLOSED, closed_at=now, lost_reason=words
-                )
-                LeadEvent.objects.create(
-                    lead=lead,
-                    kind=LeadEvent.Kind.STATUS,
-                    at=now,
-                    actor=by,
-                    text=f"{Lead.Status(before).label} → Closed: customer {words}",
-                    data={"from": before, "to": "closed", "reason": reason},
+                lead_status_set(
+                    lead,
+                    Lead.Status.CLOSED,
+                    now=now,
+                    by=by,
+                    why=f"customer {words}",
+                    data={"reason": reason},
+                    closed_at=now,
+                    lost_reason=words,
                 )
                 closed += 1
     return closed
@@ -1332,17 +1331,15 @@ def channel_remove(*, customer, channel: str, reason: str, now: dt.datetime, by:
             customer=customer, status__in=Lead.OPEN_STATUSES
         ):
             _end(lead, now, words)
-            before = lead.status
-            Lead.objects.filter(pk=lead.pk).update(
-                status=Lead.Status.CLOSED, closed_at=now, lost_reason=words[:200]
-            )
-            LeadEvent.objects.create(
-                lead=lead,
-                kind=LeadEvent.Kind.STATUS,
-                at=now,
-                actor=by,
-                text=f"{Lead.Status(before).label} → Closed: {words}",
-                data={"from": before, "to": "closed", "reason": "no-lawful-channel"},
+            lead_status_set(
+                lead,
+                Lead.Status.CLOSED,
+                now=now,
+                by=by,
+                why=words,
+                data={"reason": "no-lawful-channel"},
+                closed_at=now,
+                lost_reason=words[:200],
             )
 
 
